@@ -1,0 +1,565 @@
+//! flock's command line, as util-linux 2.38.1 reads it, plus the newer
+//! upstream options (`--fcntl`, `--start`, `--length`, `--fd`).
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::Prog;
+use crate::cnum::{self, NumError};
+use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
+use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
+use crate::lock::fdlock::{Api, Mode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Shared,
+    Exclusive,
+    Unlock,
+    NonBlock,
+    Timeout,
+    ConflictExitCode,
+    Close,
+    NoFork,
+    Verbose,
+    Help,
+    Version,
+    TryHelp,
+    Fcntl,
+    Start,
+    Length,
+    Fd,
+}
+
+const fn short(letter: u8, has_arg: HasArg, id: Opt) -> Short<Opt> {
+    Short {
+        letter,
+        has_arg,
+        id,
+    }
+}
+
+const fn long(name: &'static str, has_arg: HasArg, id: Opt, extension: bool) -> Long<Opt> {
+    Long {
+        name,
+        has_arg,
+        id,
+        extension,
+    }
+}
+
+use HasArg::{No, Required};
+
+/// util-linux's option string `+sexnoFuw:E:hV?`.
+const SHORTS: &[Short<Opt>] = &[
+    short(b's', No, Opt::Shared),
+    short(b'e', No, Opt::Exclusive),
+    short(b'x', No, Opt::Exclusive),
+    short(b'n', No, Opt::NonBlock),
+    short(b'o', No, Opt::Close),
+    short(b'F', No, Opt::NoFork),
+    short(b'u', No, Opt::Unlock),
+    short(b'w', Required, Opt::Timeout),
+    short(b'E', Required, Opt::ConflictExitCode),
+    short(b'h', No, Opt::Help),
+    short(b'V', No, Opt::Version),
+    short(b'?', No, Opt::TryHelp),
+];
+
+/// util-linux 2.38.1's long options in its order (the order shows in
+/// ambiguity messages), then the later upstream additions.
+const LONGS: &[Long<Opt>] = &[
+    long("shared", No, Opt::Shared, false),
+    long("exclusive", No, Opt::Exclusive, false),
+    long("unlock", No, Opt::Unlock, false),
+    long("nonblocking", No, Opt::NonBlock, false),
+    long("nb", No, Opt::NonBlock, false),
+    long("timeout", Required, Opt::Timeout, false),
+    long("wait", Required, Opt::Timeout, false),
+    long("conflict-exit-code", Required, Opt::ConflictExitCode, false),
+    long("close", No, Opt::Close, false),
+    long("no-fork", No, Opt::NoFork, false),
+    long("verbose", No, Opt::Verbose, false),
+    long("help", No, Opt::Help, false),
+    long("version", No, Opt::Version, false),
+    long("fcntl", No, Opt::Fcntl, true),
+    long("start", Required, Opt::Start, true),
+    long("length", Required, Opt::Length, true),
+    long("fd", Required, Opt::Fd, true),
+];
+
+/// `--help`, with `{prog}` standing for the program's name.
+pub const HELP: &str = "
+Usage:
+ {prog} [options] <file>|<directory> <command> [<argument>...]
+ {prog} [options] <file>|<directory> -c <command>
+ {prog} [options] <file descriptor number>
+ {prog} [options] --fd <file descriptor number> <command> [<argument>...]
+ {prog} [options] --fd <file descriptor number> -c <command>
+
+Manage file locks from shell scripts.
+
+Options:
+ -s, --shared             get a shared lock
+ -x, --exclusive          get an exclusive lock (default)
+ -u, --unlock             remove a lock
+ -n, --nonblock           fail rather than wait
+ -w, --timeout <secs>     wait for a limited amount of time
+ -E, --conflict-exit-code <number>  exit code after conflict or timeout
+ -o, --close              close file descriptor before running command
+ -c, --command <command>  run a single command string through the shell
+ -F, --no-fork            execute command without forking
+     --fcntl              use fcntl(F_OFD_SETLK) rather than flock(2)
+     --start <offset>     starting offset of the lock range (implies --fcntl)
+     --length <number>    length of the lock range (implies --fcntl)
+     --fd <number>        lock this file descriptor and run a command
+     --verbose            increase verbosity
+
+ -h, --help               display this help
+ -V, --version            display version
+
+Examples:
+ flock -n /run/lock/backup.lock backup.sh   skip if a backup is running
+ ( flock -w 10 9 || exit 1; ... ) 9>/run/lock/my.lock
+
+For more details see flock(1).
+";
+
+/// The `-w` value as util-linux 2.38.1 converts it: whole seconds and
+/// microseconds, truncated toward zero (not yet validated: the kernel judges
+/// negative or non-finite values when the timer is armed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    pub sec: i64,
+    pub usec: i64,
+}
+
+impl Timeout {
+    fn from_secs(v: f64) -> Timeout {
+        let sec = c_double_to_i64(v);
+        let frac = v - sec as f64;
+        Timeout {
+            sec,
+            usec: micros_toward_zero(frac),
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.sec == 0 && self.usec == 0
+    }
+}
+
+/// C's `(int64_t)d` on x86-64: truncation, and INT64_MIN for anything that
+/// does not fit (NaN, infinities, |d| ≥ 2^63). Rust's `as` saturates instead.
+fn c_double_to_i64(d: f64) -> i64 {
+    if d.is_finite() && d > -9.223_372_036_854_776e18 && d < 9.223_372_036_854_776e18 {
+        d as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// `(frac * 1000000)` truncated, computed on the exact binary value of
+/// `frac`: `-w 0.000001` is 0.99999999999999995 µs, hence 0 µs and
+/// non-blocking, as with util-linux 2.38.1 (a plain f64 multiply rounds it up
+/// to 1).
+fn micros_toward_zero(frac: f64) -> i64 {
+    if !frac.is_finite() {
+        return i64::MIN;
+    }
+    let bits = frac.abs().to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let mantissa = if exp == 0 {
+        (bits & ((1 << 52) - 1)) << 1
+    } else {
+        (bits & ((1 << 52) - 1)) | (1 << 52)
+    };
+    // |frac| = mantissa × 2^(exp - 1075)
+    let shift = 1075 - exp;
+    let product = u128::from(mantissa) * 1_000_000;
+    let micros = if shift <= 0 {
+        // |frac| ≥ 2^52 cannot happen for a fractional part; be safe.
+        return c_double_to_i64(frac * 1e6);
+    } else if shift >= 128 {
+        0
+    } else {
+        (product >> shift) as i64
+    };
+    if frac < 0.0 { -micros } else { micros }
+}
+
+/// What to lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A file or directory by name; there is always a command.
+    Path {
+        path: OsString,
+        command: Vec<OsString>,
+    },
+    /// A descriptor the caller opened: `flock 9`, or `flock --fd 9 cmd`.
+    Fd {
+        fd: i32,
+        command: Option<Vec<OsString>>,
+    },
+}
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    pub nonblock: bool,
+    pub timeout: Option<Timeout>,
+    pub conflict_exit_code: u8,
+    pub close: bool,
+    pub no_fork: bool,
+    pub verbose: bool,
+    pub api: Api,
+    pub target: Target,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Run(Config),
+    Help,
+    Version,
+}
+
+fn try_help(prog: &Prog) -> String {
+    format!(
+        "Try '{} --help' for more information.",
+        prog.name.to_string_lossy()
+    )
+}
+
+/// `<what>: '<arg>'` with `: <strerror>` on overflow, exit 64 (util-linux's
+/// `*_or_err` helpers).
+fn bad_number(prog: &Prog, what: &str, arg: &OsStr, err: NumError, always_errno: bool) -> Error {
+    let mut text = format!("{what}: '").into_bytes();
+    text.extend_from_slice(arg.as_bytes());
+    text.push(b'\'');
+    match err {
+        NumError::Range => {
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(strerror(rustix::io::Errno::RANGE).as_bytes());
+        }
+        NumError::Invalid if always_errno => {
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(strerror(rustix::io::Errno::INVAL).as_bytes());
+        }
+        NumError::Invalid => {}
+    }
+    Error::msg(EX_USAGE, &prog.name, text)
+}
+
+/// The shell for `-c`: `$SHELL` if set and not empty, else /bin/sh.
+fn shell_command(script: &OsStr) -> Vec<OsString> {
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    vec![shell, "-c".into(), script.to_owned()]
+}
+
+fn is_command_flag(arg: &OsStr) -> bool {
+    arg == "-c" || arg == "--command"
+}
+
+/// Parse the arguments after `argv[0]`.
+pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
+    if args.is_empty() {
+        return Err(Error::msg(EX_USAGE, &prog.name, "not enough arguments")
+            .raw_line(try_help(prog)));
+    }
+    let mut mode = Mode::Exclusive;
+    let mut nonblock = false;
+    let mut timeout = None;
+    let mut conflict_exit_code = 1;
+    let mut close = false;
+    let mut no_fork = false;
+    let mut verbose = false;
+    let mut fcntl = false;
+    let mut start = 0;
+    let mut length = 0;
+    let mut fd_opt: Option<i32> = None;
+    // `-c`/`--command` among the options, as upstream allows after `--fd`.
+    let mut command_flag: Option<&OsStr> = None;
+
+    let mut g = Getopt::new(
+        args,
+        Spec {
+            shorts: SHORTS,
+            longs: LONGS,
+        },
+    );
+    loop {
+        if fd_opt.is_some() {
+            if let Some(arg) = g.peek().filter(|a| is_command_flag(a)) {
+                command_flag = Some(arg);
+                g.take_peeked();
+                continue;
+            }
+        }
+        let Some(item) = g.next() else { break };
+        let (opt, value) = match item {
+            Item::Opt(opt, value) => (opt, value.unwrap_or_default()),
+            Item::Mistake(m) => {
+                return Err(Error::silent(EX_USAGE)
+                    .raw_line(m.message(&prog.argv0))
+                    .raw_line(try_help(prog)));
+            }
+        };
+        match opt {
+            Opt::Shared => mode = Mode::Shared,
+            Opt::Exclusive => mode = Mode::Exclusive,
+            Opt::Unlock => mode = Mode::Unlock,
+            Opt::NonBlock => nonblock = true,
+            Opt::Close => close = true,
+            Opt::NoFork => no_fork = true,
+            Opt::Verbose => verbose = true,
+            Opt::Fcntl => fcntl = true,
+            Opt::Timeout => {
+                let secs = cnum::parse_f64(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid timeout value", value, e, false))?;
+                timeout = Some(Timeout::from_secs(secs));
+            }
+            Opt::ConflictExitCode => {
+                let code = cnum::parse_i32(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid exit code", value, e, false))?;
+                conflict_exit_code = u8::try_from(code).map_err(|_| {
+                    Error::msg(
+                        EX_USAGE,
+                        &prog.name,
+                        "exit code out of range (expected 0 to 255)",
+                    )
+                })?;
+            }
+            Opt::Start => {
+                start = cnum::parse_size(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid as start offset", value, e, true))?;
+                fcntl = true;
+            }
+            Opt::Length => {
+                length = cnum::parse_size(value.as_bytes()).map_err(|e| {
+                    bad_number(prog, "invalid as length of lock range", value, e, true)
+                })?;
+                fcntl = true;
+            }
+            Opt::Fd => {
+                let fd = cnum::parse_i32(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid file descriptor", value, e, false))?;
+                if fd < 0 {
+                    return Err(bad_number(
+                        prog,
+                        "invalid file descriptor",
+                        value,
+                        NumError::Invalid,
+                        false,
+                    ));
+                }
+                fd_opt = Some(fd);
+            }
+            Opt::Help => return Ok(Request::Help),
+            Opt::Version => return Ok(Request::Version),
+            Opt::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+        }
+    }
+    let rest = g.operands();
+
+    if no_fork && close {
+        return Err(Error::msg(
+            EX_USAGE,
+            &prog.name,
+            "the --no-fork and --close options are incompatible",
+        ));
+    }
+    // `-w 0` means "don't wait" (a zero timer would mean "disarmed").
+    if timeout.is_some_and(Timeout::is_zero) {
+        timeout = None;
+        nonblock = true;
+    }
+    let exactly_one = |flag: &OsStr| {
+        let mut text = flag.as_bytes().to_vec();
+        text.extend_from_slice(b" requires exactly one command argument");
+        Error::msg(EX_USAGE, &prog.name, text)
+    };
+
+    let target = if let Some(fd) = fd_opt {
+        let command = match (command_flag, rest) {
+            (Some(_), [script]) => shell_command(script),
+            (Some(flag), _) => return Err(exactly_one(flag)),
+            (None, []) => return Err(Error::msg(EX_USAGE, &prog.name, "missing command")),
+            (None, command) => command.to_vec(),
+        };
+        Target::Fd {
+            fd,
+            command: Some(command),
+        }
+    } else {
+        match rest {
+            [] => {
+                return Err(Error::msg(
+                    EX_USAGE,
+                    &prog.name,
+                    "requires file descriptor, file or directory",
+                ));
+            }
+            [fd] => Target::Fd {
+                fd: cnum::parse_i32(fd.as_bytes())
+                    .map_err(|e| bad_number(prog, "bad file descriptor", fd, e, false))?,
+                command: None,
+            },
+            [path, flag, script] if is_command_flag(flag) => Target::Path {
+                path: path.clone(),
+                command: shell_command(script),
+            },
+            [_, flag, ..] if is_command_flag(flag) => return Err(exactly_one(flag)),
+            [path, command @ ..] => Target::Path {
+                path: path.clone(),
+                command: command.to_vec(),
+            },
+        }
+    };
+
+    let api = if fcntl {
+        Api::Ofd { start, len: length }
+    } else {
+        Api::Flock
+    };
+    Ok(Request::Run(Config {
+        mode,
+        nonblock,
+        timeout,
+        conflict_exit_code,
+        close,
+        no_fork,
+        verbose,
+        api,
+        target,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prog() -> Prog {
+        Prog {
+            name: "flock".into(),
+            argv0: "flock".into(),
+        }
+    }
+
+    fn run(args: &[&str]) -> Result<Request> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&prog(), &args)
+    }
+
+    fn config(args: &[&str]) -> Config {
+        match run(args) {
+            Ok(Request::Run(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn stderr(args: &[&str]) -> (u8, String) {
+        let e = run(args).expect_err("should fail");
+        (e.code(), String::from_utf8_lossy(e.message()).into_owned())
+    }
+
+    #[test]
+    fn timeout_conversion_matches_2_38_1() {
+        assert_eq!(Timeout::from_secs(1.5), Timeout { sec: 1, usec: 500_000 });
+        assert!(Timeout::from_secs(0.000001).is_zero());
+        assert!(!Timeout::from_secs(0.0000015).is_zero());
+        assert!(!Timeout::from_secs(0.000002).is_zero());
+        assert!(Timeout::from_secs(-0.0000001).is_zero());
+        assert_eq!(Timeout::from_secs(-0.5).usec, -500_000);
+        assert_eq!(Timeout::from_secs(f64::NAN).sec, i64::MIN);
+        assert_eq!(Timeout::from_secs(1e19).sec, i64::MIN);
+    }
+
+    #[test]
+    fn last_lock_type_wins_and_zero_wait_means_nonblock() {
+        let c = config(&["-x", "-s", "-w", "1", "-w", "0", "f", "true"]);
+        assert_eq!(c.mode, Mode::Shared);
+        assert!(c.nonblock);
+        assert_eq!(c.timeout, None);
+        let c = config(&["-w", "0", "-w", "1", "f", "true"]);
+        assert!(!c.nonblock);
+    }
+
+    #[test]
+    fn operands() {
+        assert_eq!(config(&["9"]).target, Target::Fd { fd: 9, command: None });
+        assert_eq!(config(&[" +5"]).target, Target::Fd { fd: 5, command: None });
+        let c = config(&["f", "-n", "x"]);
+        assert!(!c.nonblock);
+        assert_eq!(
+            c.target,
+            Target::Path {
+                path: "f".into(),
+                command: vec!["-n".into(), "x".into()]
+            }
+        );
+        assert_eq!(
+            stderr(&["f", "--command"]),
+            (64, "flock: --command requires exactly one command argument\n".into())
+        );
+        assert_eq!(
+            stderr(&["-n"]),
+            (64, "flock: requires file descriptor, file or directory\n".into())
+        );
+        assert_eq!(
+            stderr(&["2147483648"]),
+            (
+                64,
+                "flock: bad file descriptor: '2147483648': Numerical result out of range\n".into()
+            )
+        );
+    }
+
+    #[test]
+    fn fd_option_takes_a_command() {
+        let c = config(&["--fd", "9", "-c", "echo hi"]);
+        match c.target {
+            Target::Fd {
+                fd: 9,
+                command: Some(cmd),
+            } => assert_eq!(cmd[1..], ["-c", "echo hi"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stderr(&["--fd", "9"]), (64, "flock: missing command\n".into()));
+        assert_eq!(
+            stderr(&["-c", "echo", "f"]),
+            (
+                64,
+                "flock: invalid option -- 'c'\nTry 'flock --help' for more information.\n".into()
+            )
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(
+            stderr(&["-E", "256", "f", "true"]),
+            (64, "flock: exit code out of range (expected 0 to 255)\n".into())
+        );
+        assert_eq!(
+            stderr(&["--start", "-1", "f", "true"]),
+            (64, "flock: invalid as start offset: '-1': Invalid argument\n".into())
+        );
+        let c = config(&["--start", "1KiB", "--length", "0.5K", "f", "true"]);
+        assert_eq!(c.api, Api::Ofd { start: 1024, len: 512 });
+        assert_eq!(config(&["-E", "7", "9"]).conflict_exit_code, 7);
+    }
+
+    #[test]
+    fn help_and_version_act_when_reached() {
+        assert_eq!(run(&["-V", "-z"]), Ok(Request::Version));
+        assert_eq!(run(&["-o", "-F", "-h"]), Ok(Request::Help));
+        assert_eq!(stderr(&["-z", "-V"]).0, 64);
+        assert_eq!(
+            stderr(&["-?"]),
+            (64, "Try 'flock --help' for more information.\n".into())
+        );
+    }
+}

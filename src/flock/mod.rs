@@ -1,0 +1,193 @@
+//! `flock`: a drop-in for util-linux 2.38.1's flock(1).
+//!
+//! This module is the front end only: [`args`] reads the command line, and
+//! [`run`] turns the request into calls on the shared primitives in
+//! `crate::lock`, choosing util-linux's messages and exit codes.
+
+pub mod args;
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::io::Errno;
+use rustix::time::ClockId;
+
+use crate::Prog;
+use crate::error::sysexits::{EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OSERR, EX_UNAVAILABLE};
+use crate::error::{Error, Result};
+use crate::lock::child::{Command, SpawnError};
+use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
+use crate::lock::file::{LockError, LockFile, OpenMode};
+use crate::lock::timer::Deadline;
+use crate::stdio::Stdio;
+use args::{Config, Request, Target};
+
+/// The util-linux release whose behaviour this tool reproduces.
+pub const UTIL_LINUX_VERSION: &str = "2.38.1";
+
+/// Run flock with the arguments after `argv[0]`; the exit code on success.
+pub fn run(prog: &Prog, args: &[std::ffi::OsString], io: &mut Stdio) -> Result<u8> {
+    match args::parse(prog, args)? {
+        Request::Help => {
+            io.out(args::HELP.replace("{prog}", &prog.name.to_string_lossy()).as_bytes());
+            Ok(0)
+        }
+        Request::Version => {
+            // util-linux's shape, so scripts that sniff the version keep working.
+            let line = format!(
+                "{} from util-linux {} (lockkit {})\n",
+                prog.name.to_string_lossy(),
+                UTIL_LINUX_VERSION,
+                env!("CARGO_PKG_VERSION")
+            );
+            io.out(line.as_bytes());
+            Ok(0)
+        }
+        Request::Run(config) => locked(prog, &config, io),
+    }
+}
+
+/// `cannot open lock file <path>: <error>`, with util-linux's exit codes.
+fn open_error(prog: &Prog, path: &OsStr, e: Errno) -> Error {
+    let code = match e {
+        Errno::NOMEM | Errno::MFILE | Errno::NFILE => EX_OSERR,
+        Errno::ROFS | Errno::NOSPC => EX_CANTCREAT,
+        _ => EX_NOINPUT,
+    };
+    let mut text = b"cannot open lock file ".to_vec();
+    text.extend_from_slice(path.as_bytes());
+    Error::errno(code, &prog.name, text, e)
+}
+
+/// The lock call itself failed: `<path or fd>: <error>`.
+fn lock_error(prog: &Prog, what: &[u8], e: Errno) -> Error {
+    let code = match e {
+        Errno::NOLCK | Errno::NOMEM => EX_OSERR,
+        _ => EX_DATAERR,
+    };
+    Error::errno(code, &prog.name, what, e)
+}
+
+fn monotonic_raw_micros() -> i64 {
+    let t = rustix::time::clock_gettime(ClockId::MonotonicRaw);
+    t.tv_sec * 1_000_000 + t.tv_nsec / 1_000
+}
+
+fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
+    // An exclusive OFD lock needs a descriptor open for writing.
+    let open_mode = match (config.api, config.mode) {
+        (Api::Ofd { .. }, Mode::Exclusive) => OpenMode::WriteOnly,
+        _ => OpenMode::ReadOnly,
+    };
+    let (mut file, fd_num, command) = match &config.target {
+        Target::Path { path, command } => {
+            let file = LockFile::open(path, open_mode).map_err(|e| open_error(prog, path, e))?;
+            (Some(file), None, Some(command))
+        }
+        Target::Fd { fd, command } => (None, Some(*fd), command.as_ref()),
+    };
+
+    // The file is opened first: util-linux creates it even when the timer
+    // then cannot be set up.
+    let deadline = config
+        .timeout
+        .map(|t| Deadline::arm(t.sec, t.usec.wrapping_mul(1000)))
+        .transpose()
+        .map_err(|e| Error::errno(EX_OSERR, &prog.name, "cannot set up timer", e))?;
+    let wait = match (&deadline, config.nonblock) {
+        (_, true) => Wait::NonBlock,
+        (Some(d), false) => Wait::Until(d),
+        (None, false) => Wait::Block,
+    };
+
+    let started = config.verbose.then(monotonic_raw_micros);
+    let result = match (&mut file, fd_num) {
+        (Some(file), _) => file.lock(config.mode, config.api, wait),
+        (None, Some(fd)) => {
+            fdlock::lock_fd_number(fd, config.mode, config.api, wait).map_err(LockError::Lock)
+        }
+        (None, None) => unreachable!("a target is either a path or a descriptor"),
+    };
+    drop(deadline);
+    let what = match (&file, fd_num) {
+        (Some(f), _) => f.path().as_bytes().to_vec(),
+        (None, fd) => fd.unwrap_or(-1).to_string().into_bytes(),
+    };
+    match result {
+        Ok(()) => {}
+        Err(LockError::Lock(Failure::Busy)) => {
+            return Err(conflict(prog, config, "failed to get lock"));
+        }
+        Err(LockError::Lock(Failure::TimedOut)) => {
+            return Err(conflict(prog, config, "timeout while waiting to get lock"));
+        }
+        Err(LockError::Lock(Failure::Sys(e))) => return Err(lock_error(prog, &what, e)),
+        Err(LockError::Reopen(e)) => return Err(open_error(prog, OsStr::from_bytes(&what), e)),
+    }
+
+    if let Some(started) = started {
+        let took = monotonic_raw_micros() - started;
+        let line = format!(
+            "{}: getting lock took {}.{:06} seconds\n",
+            prog.name.to_string_lossy(),
+            took / 1_000_000,
+            took % 1_000_000
+        );
+        io.out(line.as_bytes());
+    }
+    let Some(argv) = command else {
+        return Ok(0);
+    };
+    if config.verbose {
+        let mut line = prog.name.as_bytes().to_vec();
+        line.extend_from_slice(b": executing ");
+        line.extend_from_slice(argv[0].as_bytes());
+        line.push(b'\n');
+        io.out(&line);
+    }
+
+    let mut cmd = Command::new(argv);
+    let exec_failed = |e: Errno| {
+        let code = if e == Errno::NOMEM {
+            EX_OSERR
+        } else {
+            EX_UNAVAILABLE
+        };
+        let mut text = b"failed to execute ".to_vec();
+        text.extend_from_slice(argv[0].as_bytes());
+        Error::errno(code, &prog.name, text, e)
+    };
+    if config.no_fork {
+        // The command becomes the holder: the lock descriptor is not
+        // close-on-exec, and what stdout had buffered is dropped by exec.
+        return Err(exec_failed(cmd.exec()));
+    }
+    if config.close {
+        let fd = match &file {
+            Some(f) => f.as_fd().as_raw_fd(),
+            None => fd_num.unwrap_or(-1),
+        };
+        cmd.close_in_child(fd);
+    }
+    let child = cmd.spawn().map_err(|e| match e {
+        SpawnError::Fork(e) => Error::errno(EX_OSERR, &prog.name, "fork failed", e),
+        SpawnError::Exec(e) => exec_failed(e),
+    })?;
+    // No signal is caught or forwarded while the command runs: a killed
+    // flock leaves the command running (and holding the lock), as upstream.
+    let status = child
+        .wait()
+        .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
+    Ok(status.code())
+}
+
+/// Could not get the lock: the `-E` code, with a reason only if verbose.
+fn conflict(prog: &Prog, config: &Config, why: &str) -> Error {
+    let e = Error::silent(config.conflict_exit_code);
+    if config.verbose {
+        e.line(&prog.name, why)
+    } else {
+        e
+    }
+}

@@ -1,0 +1,132 @@
+//! Opening a lock file by name for an fd lock, the way util-linux flock does.
+//!
+//! * `O_CREAT|O_NOCTTY`, mode 0666 minus the umask, no `O_TRUNC`, no
+//!   `O_EXCL`, and *no* `O_CLOEXEC`: a command run under the lock inherits the
+//!   descriptor and so holds the lock too. (An existing symlink is followed,
+//!   as util-linux does; see docs/compat.md.)
+//! * Read-only by default: flock(2) does not care about the open mode, so a
+//!   user who can only read a file can still lock it.
+//! * A directory cannot be opened with `O_CREAT` (EISDIR), so it is opened
+//!   again read-only without it: directories can be locked.
+//! * On NFS, flock(2) is emulated with fcntl locks and an exclusive lock
+//!   needs a writable descriptor (EBADF, or EIO on old kernels): the file is
+//!   then reopened read-write and the lock retried.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{Access, Mode as FileMode, OFlags};
+use rustix::io::Errno;
+
+use super::fdlock::{self, Api, Failure, Mode, Wait};
+
+/// How to open the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    ReadOnly,
+    WriteOnly,
+    ReadWrite,
+}
+
+/// An open lock file.
+#[derive(Debug)]
+pub struct LockFile {
+    fd: OwnedFd,
+    path: OsString,
+    mode: OpenMode,
+}
+
+/// Why [`LockFile::lock`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockError {
+    /// The lock was not granted.
+    Lock(Failure),
+    /// Reopening read-write for NFS failed (reported like the first open).
+    Reopen(Errno),
+}
+
+impl LockFile {
+    /// Open (creating if needed) `path` for locking.
+    pub fn open(path: &OsStr, mode: OpenMode) -> Result<LockFile, Errno> {
+        let (fd, mode) = open_or_dir(path, mode)?;
+        Ok(LockFile {
+            fd,
+            path: path.to_owned(),
+            mode,
+        })
+    }
+
+    pub fn path(&self) -> &OsStr {
+        &self.path
+    }
+
+    /// Take the lock as [`fdlock::lock`] does, with the NFS fallback.
+    pub fn lock(&mut self, mode: Mode, api: Api, wait: Wait<'_>) -> Result<(), LockError> {
+        loop {
+            match fdlock::lock(self.fd.as_fd(), mode, api, wait) {
+                Err(Failure::Sys(e @ (Errno::IO | Errno::BADF))) => {
+                    if self.mode == OpenMode::ReadWrite || mode == Mode::Shared {
+                        return Err(LockError::Lock(Failure::Sys(e)));
+                    }
+                    // util-linux reports whatever errno the fallback left
+                    // behind, e.g. EACCES from access(2) or EISDIR from the
+                    // reopen of a directory; so do we.
+                    if let Err(denied) = rustix::fs::access(
+                        self.path.as_os_str(),
+                        Access::READ_OK | Access::WRITE_OK,
+                    ) {
+                        return Err(LockError::Lock(Failure::Sys(denied)));
+                    }
+                    match open_raw(&self.path, OpenMode::ReadWrite) {
+                        Ok(fd) => {
+                            self.fd = fd;
+                            self.mode = OpenMode::ReadWrite;
+                        }
+                        Err(Errno::ISDIR) => {
+                            // A directory reopens read-only, which cannot help.
+                            let (fd, m) = open_or_dir(&self.path, OpenMode::ReadWrite)
+                                .map_err(LockError::Reopen)?;
+                            self.fd = fd;
+                            self.mode = m;
+                            return Err(LockError::Lock(Failure::Sys(Errno::ISDIR)));
+                        }
+                        Err(e) => return Err(LockError::Reopen(e)),
+                    }
+                }
+                other => return other.map_err(LockError::Lock),
+            }
+        }
+    }
+}
+
+impl AsFd for LockFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn open_raw(path: &OsStr, mode: OpenMode) -> Result<OwnedFd, Errno> {
+    let access = match mode {
+        OpenMode::ReadOnly => OFlags::RDONLY,
+        OpenMode::WriteOnly => OFlags::WRONLY,
+        OpenMode::ReadWrite => OFlags::RDWR,
+    };
+    rustix::fs::open(
+        path,
+        access | OFlags::NOCTTY | OFlags::CREATE,
+        FileMode::from_bits_truncate(0o666),
+    )
+}
+
+/// Open with `O_CREAT`, falling back to a plain read-only open for a
+/// directory. Returns the mode actually used.
+fn open_or_dir(path: &OsStr, mode: OpenMode) -> Result<(OwnedFd, OpenMode), Errno> {
+    match open_raw(path, mode) {
+        Ok(fd) => Ok((fd, mode)),
+        Err(Errno::ISDIR) => {
+            let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NOCTTY, FileMode::empty())?;
+            Ok((fd, OpenMode::ReadOnly))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,16 @@
+//! The shared locking primitives every tool is built on.
+//!
+//! The front ends (`src/flock/`, …) only parse their grammar and decide what
+//! to do; everything that touches the kernel lives here, shaped for reuse:
+//!
+//! * [`file`]: opening a lock file by name (create, directory fallback, NFS
+//!   reopen);
+//! * [`fdlock`]: flock(2) and OFD byte-range locks on a descriptor, with a
+//!   wait policy (block / don't / until a deadline);
+//! * [`timer`]: the deadline that can interrupt a blocked lock call;
+//! * [`child`]: running the command under the lock and its exit status.
+
+pub mod child;
+pub mod fdlock;
+pub mod file;
+pub mod timer;
