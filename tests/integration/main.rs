@@ -1,0 +1,8 @@
+//! Integration tests: the built binary, run through its multi-call names.
+//! One test binary (like ripgrep's and just's) so it is built once.
+
+mod util;
+
+mod flock;
+mod flock_diff;
+mod suite;
