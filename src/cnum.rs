@@ -156,7 +156,11 @@ pub fn parse_f64(s: &[u8]) -> Result<f64, NumError> {
         _ => (false, t),
     };
     let (magnitude, rest) = parse_unsigned_float(t)?;
-    let value = if negative { -magnitude.value } else { magnitude.value };
+    let value = if negative {
+        -magnitude.value
+    } else {
+        magnitude.value
+    };
     match (magnitude.out_of_range, rest.is_empty()) {
         (true, _) => Err(NumError::Range),
         (false, true) => Ok(value),
@@ -300,7 +304,10 @@ fn parse_decimal_float(t: &[u8]) -> Result<(Magnitude, &[u8]), NumError> {
 fn parse_hex_float(t: &[u8]) -> (Magnitude, &[u8]) {
     let (int, frac, rest) = mantissa(t, 16);
     let (exp, rest) = exponent(rest, b"pP");
-    let digits = int.iter().chain(frac).map(|&d| (d as char).to_digit(16).unwrap_or(0));
+    let digits = int
+        .iter()
+        .chain(frac)
+        .map(|&d| (d as char).to_digit(16).unwrap_or(0));
     // Keep the first 16 significant hex digits (64 bits); the rest only
     // shift the binary point.
     let mut mant: u64 = 0;
@@ -387,7 +394,17 @@ mod tests {
         assert_eq!(parse_f64(b"1e-5000"), Err(Range));
         assert_eq!(parse_f64(b"1e5000x"), Err(Range));
         assert_eq!(parse_f64(b"0e-99999"), Ok(0.0));
-        for bad in [&b""[..], b"abc", b"1 ", b"1,5", b"0x", b"1e", b"nan(", b"-", b"."] {
+        for bad in [
+            &b""[..],
+            b"abc",
+            b"1 ",
+            b"1,5",
+            b"0x",
+            b"1e",
+            b"nan(",
+            b"-",
+            b".",
+        ] {
             assert_eq!(parse_f64(bad), Err(Invalid), "{bad:?}");
         }
     }
@@ -406,7 +423,16 @@ mod tests {
         assert_eq!(parse_size(b"1Y"), Err(Range));
         assert_eq!(parse_size(b"0Y"), Ok(0));
         assert_eq!(parse_size(b"18446744073709551616"), Err(Range));
-        for bad in [&b""[..], b"abc", b"-1", b" -1", b"1Q", b"1.5", b"1 K", b"1KiBx"] {
+        for bad in [
+            &b""[..],
+            b"abc",
+            b"-1",
+            b" -1",
+            b"1Q",
+            b"1.5",
+            b"1 K",
+            b"1KiBx",
+        ] {
             assert_eq!(parse_size(bad), Err(Invalid), "{bad:?}");
         }
     }

@@ -453,9 +453,6 @@ mod tests {
         let (items, _) = parse(&["--wait="]);
         assert_eq!(items[0], Item::Opt(O::Wait, v("")));
         let (items, _) = parse(&["-z"]);
-        assert_eq!(
-            Item::Mistake(Mistake::InvalidShort(b'z')),
-            items[0].clone()
-        );
+        assert_eq!(Item::Mistake(Mistake::InvalidShort(b'z')), items[0].clone());
     }
 }

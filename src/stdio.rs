@@ -47,12 +47,11 @@ impl Stdio {
     /// Write to stdout, buffered as C's stdio would.
     pub fn out(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
-        if self.line_buffered {
-            if let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=end).collect();
-                if write_all(stdout_fd(), &line).is_err() {
-                    self.out_failed = true;
-                }
+        let complete = self.pending.iter().rposition(|&b| b == b'\n');
+        if let Some(end) = complete.filter(|_| self.line_buffered) {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            if write_all(stdout_fd(), &line).is_err() {
+                self.out_failed = true;
             }
         }
     }
@@ -62,11 +61,6 @@ impl Stdio {
         if !bytes.is_empty() && write_all(stderr_fd(), bytes).is_err() {
             self.err_failed = true;
         }
-    }
-
-    /// Forget buffered stdout, as `exec` does to a C program's buffers.
-    pub fn discard(&mut self) {
-        self.pending.clear();
     }
 
     /// Flush before the process ends and return the exit code to use:

@@ -266,8 +266,9 @@ fn is_command_flag(arg: &OsStr) -> bool {
 /// Parse the arguments after `argv[0]`.
 pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     if args.is_empty() {
-        return Err(Error::msg(EX_USAGE, &prog.name, "not enough arguments")
-            .raw_line(try_help(prog)));
+        return Err(
+            Error::msg(EX_USAGE, &prog.name, "not enough arguments").raw_line(try_help(prog))
+        );
     }
     let mut mode = Mode::Exclusive;
     let mut nonblock = false;
@@ -291,12 +292,10 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         },
     );
     loop {
-        if fd_opt.is_some() {
-            if let Some(arg) = g.peek().filter(|a| is_command_flag(a)) {
-                command_flag = Some(arg);
-                g.take_peeked();
-                continue;
-            }
+        if let Some(arg) = g.peek().filter(|a| fd_opt.is_some() && is_command_flag(a)) {
+            command_flag = Some(arg);
+            g.take_peeked();
+            continue;
         }
         let Some(item) = g.next() else { break };
         let (opt, value) = match item {
@@ -467,7 +466,13 @@ mod tests {
 
     #[test]
     fn timeout_conversion_matches_2_38_1() {
-        assert_eq!(Timeout::from_secs(1.5), Timeout { sec: 1, usec: 500_000 });
+        assert_eq!(
+            Timeout::from_secs(1.5),
+            Timeout {
+                sec: 1,
+                usec: 500_000
+            }
+        );
         assert!(Timeout::from_secs(0.000001).is_zero());
         assert!(!Timeout::from_secs(0.0000015).is_zero());
         assert!(!Timeout::from_secs(0.000002).is_zero());
@@ -489,8 +494,20 @@ mod tests {
 
     #[test]
     fn operands() {
-        assert_eq!(config(&["9"]).target, Target::Fd { fd: 9, command: None });
-        assert_eq!(config(&[" +5"]).target, Target::Fd { fd: 5, command: None });
+        assert_eq!(
+            config(&["9"]).target,
+            Target::Fd {
+                fd: 9,
+                command: None
+            }
+        );
+        assert_eq!(
+            config(&[" +5"]).target,
+            Target::Fd {
+                fd: 5,
+                command: None
+            }
+        );
         let c = config(&["f", "-n", "x"]);
         assert!(!c.nonblock);
         assert_eq!(
@@ -502,11 +519,17 @@ mod tests {
         );
         assert_eq!(
             stderr(&["f", "--command"]),
-            (64, "flock: --command requires exactly one command argument\n".into())
+            (
+                64,
+                "flock: --command requires exactly one command argument\n".into()
+            )
         );
         assert_eq!(
             stderr(&["-n"]),
-            (64, "flock: requires file descriptor, file or directory\n".into())
+            (
+                64,
+                "flock: requires file descriptor, file or directory\n".into()
+            )
         );
         assert_eq!(
             stderr(&["2147483648"]),
@@ -527,7 +550,10 @@ mod tests {
             } => assert_eq!(cmd[1..], ["-c", "echo hi"]),
             other => panic!("{other:?}"),
         }
-        assert_eq!(stderr(&["--fd", "9"]), (64, "flock: missing command\n".into()));
+        assert_eq!(
+            stderr(&["--fd", "9"]),
+            (64, "flock: missing command\n".into())
+        );
         assert_eq!(
             stderr(&["-c", "echo", "f"]),
             (
@@ -541,14 +567,26 @@ mod tests {
     fn numbers() {
         assert_eq!(
             stderr(&["-E", "256", "f", "true"]),
-            (64, "flock: exit code out of range (expected 0 to 255)\n".into())
+            (
+                64,
+                "flock: exit code out of range (expected 0 to 255)\n".into()
+            )
         );
         assert_eq!(
             stderr(&["--start", "-1", "f", "true"]),
-            (64, "flock: invalid as start offset: '-1': Invalid argument\n".into())
+            (
+                64,
+                "flock: invalid as start offset: '-1': Invalid argument\n".into()
+            )
         );
         let c = config(&["--start", "1KiB", "--length", "0.5K", "f", "true"]);
-        assert_eq!(c.api, Api::Ofd { start: 1024, len: 512 });
+        assert_eq!(
+            c.api,
+            Api::Ofd {
+                start: 1024,
+                len: 512
+            }
+        );
         assert_eq!(config(&["-E", "7", "9"]).conflict_exit_code, 7);
     }
 

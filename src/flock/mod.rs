@@ -30,7 +30,11 @@ pub const UTIL_LINUX_VERSION: &str = "2.38.1";
 pub fn run(prog: &Prog, args: &[std::ffi::OsString], io: &mut Stdio) -> Result<u8> {
     match args::parse(prog, args)? {
         Request::Help => {
-            io.out(args::HELP.replace("{prog}", &prog.name.to_string_lossy()).as_bytes());
+            io.out(
+                args::HELP
+                    .replace("{prog}", &prog.name.to_string_lossy())
+                    .as_bytes(),
+            );
             Ok(0)
         }
         Request::Version => {

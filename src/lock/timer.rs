@@ -60,8 +60,7 @@ impl Deadline {
         sev.sigev_signo = libc::SIGALRM;
         let mut timer = MaybeUninit::<libc::timer_t>::uninit();
         // SAFETY: valid pointers to a sigevent and to storage for the id.
-        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, timer.as_mut_ptr()) } != 0
-        {
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, timer.as_mut_ptr()) } != 0 {
             return Err(last_errno());
         }
         // SAFETY: timer_create succeeded and wrote the id.

@@ -1,1 +1,464 @@
+//! lockkit's `flock` where util-linux 2.38.1 cannot be compared: the newer
+//! upstream options (`--fcntl`, `--start`/`--length`, `--fd`), the fixes over
+//! 2.38.1 (docs/compat.md), and properties checked through /proc.
 
+use std::os::unix::process::CommandExt;
+
+use crate::util::{Diff, Holder, Scratch, TestCommand, wait_until_blocked};
+
+fn flock(s: &Scratch) -> TestCommand {
+    TestCommand::lockkit(s, "flock")
+}
+
+/// A script whose `flock` is lockkit's.
+fn script(s: &Scratch, text: &str) -> TestCommand {
+    s.link("flock", &crate::util::lockkit_bin());
+    TestCommand::script(s, text)
+}
+
+#[test]
+fn fcntl_conflicts_with_posix_locks() {
+    // What --fcntl exists for: glibc's lckpwdf and other F_SETLK users.
+    let s = Scratch::new();
+    let _posix = Holder::posix(s.dir(), "pw.lock", true, 0, 0);
+    flock(&s)
+        .args(["--fcntl", "-n", "--verbose", "pw.lock", "echo", "never"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("flock: failed to get lock\n");
+    flock(&s)
+        .args(["--fcntl", "-w", "0.1", "-E", "7", "pw.lock", "true"])
+        .run()
+        .code(7);
+    // flock(2) locks are a separate namespace.
+    flock(&s)
+        .args(["-n", "pw.lock", "echo", "flock(2) is independent"])
+        .run()
+        .success()
+        .stdout("flock(2) is independent\n");
+}
+
+#[test]
+fn fcntl_shared_locks_share() {
+    let s = Scratch::new();
+    let _posix = Holder::posix(s.dir(), "f", false, 0, 0);
+    flock(&s)
+        .args(["--fcntl", "-s", "-n", "f", "echo", "shared"])
+        .run()
+        .success()
+        .stdout("shared\n");
+    flock(&s).args(["--fcntl", "-n", "f", "true"]).run().code(1);
+}
+
+#[test]
+fn fcntl_is_independent_of_flock_locks() {
+    // upstream's fcntl-vs-flock subtest, both ways round.
+    let s = Scratch::new();
+    let ofd = Holder::ofd(s.dir(), "f", false, 0, 0);
+    flock(&s)
+        .args(["--nonblock", "--exclusive", "f", "echo", "flock vs fcntl"])
+        .run()
+        .success()
+        .stdout("flock vs fcntl\n");
+    drop(ofd);
+    let _flock = Holder::flock(s.dir(), "f", false);
+    flock(&s)
+        .args(["--fcntl", "-n", "f", "echo", "fcntl vs flock"])
+        .run()
+        .success()
+        .stdout("fcntl vs flock\n");
+}
+
+#[test]
+fn fcntl_conflicts_with_other_ofd_locks() {
+    let s = Scratch::new();
+    let _ofd = Holder::ofd(s.dir(), "f", true, 0, 0);
+    flock(&s)
+        .args(["--fcntl", "-n", "-s", "f", "true"])
+        .run()
+        .code(1);
+}
+
+#[test]
+fn byte_ranges() {
+    let s = Scratch::new();
+    let _posix = Holder::posix(s.dir(), "f", true, 0, 10);
+    // Beside the held bytes 0..10: free.
+    flock(&s)
+        .args(["--start", "10", "--length", "5", "-n", "f", "echo", "free"])
+        .run()
+        .success()
+        .stdout("free\n");
+    // Overlapping: busy. --start/--length imply --fcntl.
+    flock(&s)
+        .args(["--start", "5", "--length", "10", "-n", "f", "true"])
+        .run()
+        .code(1);
+    // From 10 to the end of file (length 0): free.
+    flock(&s)
+        .args(["--start", "0xa", "-n", "f", "true"])
+        .run()
+        .success();
+}
+
+#[test]
+fn byte_range_is_what_the_kernel_records() {
+    // upstream's range-lock subtest, read through /proc/locks instead of
+    // lslocks: an OFD lock of 3 bytes from 5 covers 5..7.
+    let s = Scratch::new();
+    let out = flock(&s)
+        .args([
+            "--start",
+            "5",
+            "--length",
+            "3",
+            "f",
+            "sh",
+            "-c",
+            "ino=$(stat -c %i f); grep \":$ino \" /proc/locks | awk '{print $2, $3, $4, $7, $8}'",
+        ])
+        .run();
+    out.success().stdout("OFDLCK ADVISORY WRITE 5 7\n");
+    let out = flock(&s)
+        .args([
+            "--shared",
+            "--length",
+            "1KiB",
+            "f",
+            "sh",
+            "-c",
+            "ino=$(stat -c %i f); grep \":$ino \" /proc/locks | awk '{print $2, $3, $4, $7, $8}'",
+        ])
+        .run();
+    out.success().stdout("OFDLCK ADVISORY READ 0 1023\n");
+}
+
+#[test]
+fn fcntl_no_fork_keeps_the_range_lock() {
+    // upstream range-lock: `--shared --fcntl --start 1 --length 2 --no-fork .`
+    // and the exec'd shell itself holds the lock.
+    let s = Scratch::new();
+    let out = flock(&s)
+        .args([
+            "--shared",
+            "--fcntl",
+            "--start",
+            "1",
+            "--length",
+            "2",
+            "--no-fork",
+            ".",
+            "-c",
+            "ino=$(stat -c %i .); grep \":$ino \" /proc/locks | awk '{print $2, $4, $7, $8}'",
+        ])
+        .env("SHELL", "/bin/sh")
+        .run();
+    out.success().stdout("OFDLCK READ 1 2\n");
+}
+
+#[test]
+fn fcntl_size_and_option_errors() {
+    let s = Scratch::new();
+    for (args, err) in [
+        (
+            &["--start", "abc", "f", "true"][..],
+            "flock: invalid as start offset: 'abc': Invalid argument\n",
+        ),
+        (
+            &["--start", "-1", "f", "true"],
+            "flock: invalid as start offset: '-1': Invalid argument\n",
+        ),
+        (
+            &["--length", "1Q", "f", "true"],
+            "flock: invalid as length of lock range: '1Q': Invalid argument\n",
+        ),
+        (
+            &["--start", "20EiB", "f", "true"],
+            "flock: invalid as start offset: '20EiB': Numerical result out of range\n",
+        ),
+        (
+            &["--f", "f", "true"],
+            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd'\n\
+             Try 'flock --help' for more information.\n",
+        ),
+    ] {
+        flock(&s).args(args).run().code(64).stdout("").stderr(err);
+    }
+    // Beyond off_t: the kernel refuses the range.
+    flock(&s)
+        .args(["--start", "9223372036854775808", "lockN", "true"])
+        .run()
+        .code(65)
+        .stderr("flock: lockN: Invalid argument\n");
+    // --s still means --shared, as in 2.38.1, although --start shares the prefix.
+    flock(&s)
+        .args(["--s", "f", "sh", "-c", "grep -q ' READ ' /proc/locks"])
+        .run()
+        .success();
+}
+
+#[test]
+fn fcntl_opens_for_writing_when_exclusive() {
+    let s = Scratch::new();
+    s.mkdir("dir");
+    // A directory only opens read-only: the write lock gets EBADF, the
+    // read-write reopen fails with EISDIR, and that is what is reported.
+    flock(&s)
+        .args(["--fcntl", "dir", "true"])
+        .run()
+        .code(65)
+        .stderr("flock: dir: Is a directory\n");
+    flock(&s)
+        .args(["--fcntl", "-s", "dir", "echo", "ok"])
+        .run()
+        .success()
+        .stdout("ok\n");
+    if crate::util::is_root() {
+        s.write("ro", "");
+        s.chmod("ro", 0o644);
+        let nobody = |imp| TestCommand::nobody(&s, imp, "flock");
+        nobody(crate::util::Impl::Lockkit)
+            .args(["--fcntl", "ro", "true"])
+            .run()
+            .code(66)
+            .stderr("flock: cannot open lock file ro: Permission denied\n");
+        nobody(crate::util::Impl::Lockkit)
+            .args(["--fcntl", "-s", "ro", "echo", "read lock"])
+            .run()
+            .success()
+            .stdout("read lock\n");
+    }
+}
+
+#[test]
+fn fd_option_runs_a_command_on_a_held_descriptor() {
+    let s = Scratch::new();
+    script(
+        &s,
+        "exec 9>f; flock --fd 9 -c 'echo $0'; flock -n --fd 9 echo again; \
+         flock -n f true; echo \"other description: $?\"",
+    )
+    .env("SHELL", "/bin/sh")
+    .run()
+    .success()
+    .stdout("/bin/sh\nagain\nother description: 1\n");
+}
+
+#[test]
+fn fd_option_close() {
+    // upstream's `close` subtest.
+    let s = Scratch::new();
+    script(
+        &s,
+        "exec 8<>lock\n\
+         flock --exclusive --close --fd 8 --command 'flock --exclusive --nonblock --fd 8 true'\n\
+         echo \"exit code: $?\"\n\
+         flock --exclusive --fd 8 --command 'flock --exclusive --nonblock --fd 8 true'\n\
+         echo \"exit code: $?\"",
+    )
+    .env("SHELL", "/bin/sh")
+    .run()
+    .success()
+    .stdout("exit code: 65\nexit code: 0\n")
+    .stderr("flock: 8: Bad file descriptor\n");
+}
+
+#[test]
+fn fd_option_errors() {
+    let s = Scratch::new();
+    for (args, code, err) in [
+        (&["--fd", "5"][..], 64, "flock: missing command\n"),
+        (
+            &["--fd", "abc", "true"],
+            64,
+            "flock: invalid file descriptor: 'abc'\n",
+        ),
+        (
+            &["--fd", "-1", "true"],
+            64,
+            "flock: invalid file descriptor: '-1'\n",
+        ),
+        (
+            &["--fd", "9", "true"],
+            65,
+            "flock: 9: Bad file descriptor\n",
+        ),
+        (
+            &["--fd", "9", "-c", "a", "b"],
+            64,
+            "flock: -c requires exactly one command argument\n",
+        ),
+    ] {
+        flock(&s).args(args).run().code(code).stderr(err);
+    }
+    assert!(!s.exists("5") && !s.exists("9"));
+}
+
+#[test]
+fn upstream_unlock_test() {
+    // upstream's `unlock` subtest (stdout of the fd form: the timing line only).
+    let s = Scratch::new();
+    let out = script(
+        &s,
+        "exec 8<>lock; flock --exclusive --nonblock --verbose 8; flock --unlock 8; \
+         flock --exclusive --wait 0 --verbose lock true",
+    )
+    .run();
+    let out = crate::util::normalize(&out.stdout);
+    assert_eq!(
+        out,
+        "flock: getting lock took <n> seconds\nflock: getting lock took <n> seconds\nflock: executing true\n"
+    );
+}
+
+/// Block SIGALRM in the child before exec, as rpm did for scriptlets.
+fn block_sigalrm() -> std::io::Result<()> {
+    // SAFETY: sigset manipulation and sigprocmask are async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGALRM);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    Ok(())
+}
+
+#[test]
+fn inherited_blocked_sigalrm_does_not_defeat_the_timeout() {
+    // rpm #1479: util-linux waits forever here; lockkit times out.
+    let s = Scratch::new();
+    let _h = Holder::flock(s.dir(), "f", false);
+    // SAFETY: block_sigalrm only calls async-signal-safe functions.
+    let cmd = unsafe { flock(&s).pre_exec(block_sigalrm) };
+    cmd.args(["-w", "0.2", "--verbose", "f", "true"])
+        .run()
+        .code(1)
+        .stderr("flock: timeout while waiting to get lock\n");
+}
+
+#[test]
+fn the_command_inherits_the_callers_signal_mask() {
+    // The fix above is local to the wait: the command still starts with
+    // SIGALRM blocked, as it would under util-linux (bit 14 = 0x2000).
+    let s = Scratch::new();
+    // SAFETY: block_sigalrm only calls async-signal-safe functions.
+    let cmd = unsafe { flock(&s).pre_exec(block_sigalrm) };
+    let out = cmd
+        .args([
+            "-w",
+            "5",
+            "f",
+            "sh",
+            "-c",
+            "mask=$(awk '/^SigBlk/ {print $2}' /proc/$$/status); \
+             [ $(( 0x$mask & 0x2000 )) -ne 0 ] && echo blocked",
+        ])
+        .run();
+    out.success().stdout("blocked\n");
+}
+
+#[test]
+fn a_stray_sigalrm_is_not_a_timeout() {
+    let s = Scratch::new();
+    let holder = Holder::flock(s.dir(), "f", false);
+    let link = s.link("flock", &crate::util::lockkit_bin());
+    // Started by hand to learn its pid.
+    let child = std::process::Command::new(link)
+        .arg0("flock")
+        .args(["-w", "30", "f", "echo", "acquired-after-wait"])
+        .current_dir(s.dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start flock");
+    wait_until_blocked(child.id(), &s.path("f"));
+    // SAFETY: plain kill(2).
+    unsafe { libc::kill(child.id() as i32, libc::SIGALRM) };
+    holder.release();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"acquired-after-wait\n");
+}
+
+#[test]
+fn no_fork_keeps_the_pid_and_the_lock() {
+    let s = Scratch::new();
+    let out = script(
+        &s,
+        "flock -F f sh -c 'echo $$; ino=$(stat -c %i f); grep -c \":$ino \" /proc/locks' >out & \
+         p=$!; wait; echo $p; cat out",
+    )
+    .run();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], lines[1], "-F must exec in place\n{out}");
+    assert_eq!(lines[2], "1", "the exec'd command holds the lock\n{out}");
+}
+
+#[test]
+fn default_mode_forks_and_the_child_holds_the_lock() {
+    let s = Scratch::new();
+    let out = script(
+        &s,
+        "flock f sh -c 'echo $PPID; ls -l /proc/$$/fd | grep -c \"/f$\"' >out & echo $!; wait; cat out",
+    )
+    .run();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], lines[1], "the command is flock's child\n{out}");
+    assert_eq!(lines[2], "1", "the command inherits the lock fd\n{out}");
+}
+
+#[test]
+fn close_option_keeps_the_fd_from_the_command() {
+    let s = Scratch::new();
+    flock(&s)
+        .args(["-o", "f", "sh", "-c", "ls -l /proc/$$/fd | grep -c '/f$'"])
+        .run()
+        .code(1)
+        .stdout("0\n");
+}
+
+#[test]
+fn signal_dispositions_are_inherited() {
+    // SIGPIPE ignored by the caller stays ignored in the command (Rust's
+    // runtime would otherwise change it): compare with util-linux.
+    Diff::flock_script(
+        "trap '' PIPE; flock f sh -c \"awk '/^SigIgn/ {print \\$2}' /proc/\\$\\$/status\"",
+    )
+    .check();
+    Diff::flock_script(
+        "flock f sh -c \"awk '/^SigIgn|^SigBlk/ {print \\$2}' /proc/\\$\\$/status\"",
+    )
+    .check();
+}
+
+#[test]
+fn paths_are_bytes() {
+    // A non-UTF-8 name is created and locked, and reported byte for byte.
+    use std::os::unix::ffi::OsStrExt;
+    let s = Scratch::new();
+    let name = std::ffi::OsStr::from_bytes(b"lock-\xff\xfe");
+    flock(&s).arg(name).args(["echo", "ok"]).run().success();
+    assert!(s.dir().join(name).exists());
+    Diff::flock([std::ffi::OsStr::from_bytes(b"nodir/\xff"), "true".as_ref()]).check();
+}
+
+#[test]
+fn version_and_help() {
+    let s = Scratch::new();
+    flock(&s).arg("--version").run().success().stdout(&format!(
+        "flock from util-linux 2.38.1 (lockkit {})\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let out = flock(&s).arg("-h").run();
+    out.success();
+    for needle in [
+        " flock [options] <file>|<directory> <command>",
+        "--fcntl",
+        "--fd",
+        "Examples:",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle}\n{out}");
+    }
+}

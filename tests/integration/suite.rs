@@ -71,6 +71,8 @@ fn full_path_argv0_names_getopt_messages() {
     let dir = s.dir().display().to_string();
     assert_eq!(
         out.stderr,
-        format!("{dir}/bin/flock: invalid option -- 'z'\nTry 'flock --help' for more information.\n")
+        format!(
+            "{dir}/bin/flock: invalid option -- 'z'\nTry 'flock --help' for more information.\n"
+        )
     );
 }

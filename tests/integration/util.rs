@@ -72,10 +72,8 @@ impl Scratch {
     pub fn new() -> Scratch {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "scratch-{}-{n}",
-            std::process::id()
-        ));
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("scratch-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("bin")).expect("create scratch dir");
         // Reachable by the unprivileged user of permission tests.
@@ -469,7 +467,11 @@ impl Holder {
 
     /// An open-file-description lock (what `flock --fcntl` takes).
     pub fn ofd(dir: &Path, path: &str, write: bool, start: u64, len: u64) -> Holder {
-        let typ = if write { "fcntl.F_WRLCK" } else { "fcntl.F_RDLCK" };
+        let typ = if write {
+            "fcntl.F_WRLCK"
+        } else {
+            "fcntl.F_RDLCK"
+        };
         let mode = if write { "os.O_RDWR" } else { "os.O_RDONLY" };
         Holder::python(
             dir,
