@@ -9,6 +9,8 @@
 //! caller set. Taking the C `main` keeps the inherited disposition.
 
 #![cfg_attr(not(test), no_main)]
+// Unit tests get libtest's main, so the entry path goes unused there.
+#![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
