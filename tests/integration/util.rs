@@ -537,6 +537,9 @@ pub fn wait_until_blocked(pid: u32, path: &Path) {
     }
 }
 
+/// Prepares a scratch directory.
+type Setup = Box<dyn Fn(&Scratch)>;
+
 /// One differential case: the same arguments, environment and setup, run
 /// against the reference tool and lockkit.
 pub struct Diff {
@@ -546,7 +549,7 @@ pub struct Diff {
     env: Vec<(OsString, Option<OsString>)>,
     stdin: Option<Vec<u8>>,
     nobody: bool,
-    setup: Vec<Box<dyn Fn(&Scratch)>>,
+    setup: Vec<Setup>,
     held: Vec<(String, bool)>,
 }
 
@@ -610,6 +613,7 @@ impl Diff {
     }
 
     /// Run as uid 65534 (the case is skipped unless the tests run as root).
+    #[allow(clippy::wrong_self_convention)] // a builder step, read as "run as nobody"
     pub fn as_nobody(mut self) -> Self {
         self.nobody = true;
         self
