@@ -141,21 +141,42 @@ pub fn parse_size(s: &[u8]) -> Result<u64, NumError> {
     u64::try_from(total).map_err(|_| NumError::Range)
 }
 
+/// The decimal point of the user's `LC_NUMERIC` locale, as `strtold` would
+/// use it after `setlocale(LC_ALL, "")` (util-linux does that, so under a
+/// German locale `flock -w 0,5` is the valid spelling and `0.5` is not).
+pub fn locale_decimal_point() -> Vec<u8> {
+    // SAFETY: setlocale/localeconv are called from the single thread before
+    // anything else reads the locale; the returned string is copied at once.
+    unsafe {
+        libc::setlocale(libc::LC_NUMERIC, c"".as_ptr());
+        let lc = libc::localeconv();
+        if lc.is_null() || (*lc).decimal_point.is_null() {
+            return b".".to_vec();
+        }
+        let point = std::ffi::CStr::from_ptr((*lc).decimal_point).to_bytes();
+        if point.is_empty() {
+            b".".to_vec()
+        } else {
+            point.to_vec()
+        }
+    }
+}
+
 /// `strtold` of the whole string, as util-linux's `strtold_or_err` demands,
-/// then converted to `double`.
+/// then converted to `double`. `point` is the locale's decimal point.
 ///
 /// Accepts blanks before the number, a sign, decimal and hex (`0x1p-2`)
 /// floats, `inf`/`infinity` and `nan`/`nan(chars)`. A value outside the range
 /// of an x86 `long double` is `Range`; one inside it but outside `f64`'s
 /// becomes infinity or zero, as the C conversion does.
-pub fn parse_f64(s: &[u8]) -> Result<f64, NumError> {
+pub fn parse_f64(s: &[u8], point: &[u8]) -> Result<f64, NumError> {
     let t = skip_space(s);
     let (negative, t) = match t.first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (magnitude, rest) = parse_unsigned_float(t)?;
+    let (magnitude, rest) = parse_unsigned_float(t, point)?;
     let value = if negative {
         -magnitude.value
     } else {
@@ -174,7 +195,7 @@ struct Magnitude {
     out_of_range: bool,
 }
 
-fn parse_unsigned_float(t: &[u8]) -> Result<(Magnitude, &[u8]), NumError> {
+fn parse_unsigned_float<'a>(t: &'a [u8], point: &[u8]) -> Result<(Magnitude, &'a [u8]), NumError> {
     let lower: Vec<u8> = t.iter().take(8).map(u8::to_ascii_lowercase).collect();
     let exact = |value| Magnitude {
         value,
@@ -202,22 +223,24 @@ fn parse_unsigned_float(t: &[u8]) -> Result<(Magnitude, &[u8]), NumError> {
     if let [b'0', b'x' | b'X', after @ ..] = t {
         let starts_hex = match after {
             [h, ..] if h.is_ascii_hexdigit() => true,
-            [b'.', h, ..] => h.is_ascii_hexdigit(),
-            _ => false,
+            _ => after
+                .strip_prefix(point)
+                .and_then(|r| r.first())
+                .is_some_and(u8::is_ascii_hexdigit),
         };
         if starts_hex {
-            return Ok(parse_hex_float(after));
+            return Ok(parse_hex_float(after, point));
         }
     }
-    parse_decimal_float(t)
+    parse_decimal_float(t, point)
 }
 
 /// Digits with an optional point: (integer digits, fraction digits, rest).
-fn mantissa(t: &[u8], radix: u32) -> (&[u8], &[u8], &[u8]) {
+fn mantissa<'a>(t: &'a [u8], radix: u32, point: &[u8]) -> (&'a [u8], &'a [u8], &'a [u8]) {
     let is_digit = |b: &u8| (*b as char).is_digit(radix);
     let int_len = t.iter().take_while(|b| is_digit(b)).count();
     let (int, rest) = t.split_at(int_len);
-    match rest.strip_prefix(b".") {
+    match rest.strip_prefix(point) {
         Some(after) => {
             let frac_len = after.iter().take_while(|b| is_digit(b)).count();
             (int, &after[..frac_len], &after[frac_len..])
@@ -250,8 +273,8 @@ fn exponent<'a>(t: &'a [u8], marks: &[u8]) -> (i64, &'a [u8]) {
     (if negative { -value } else { value }, &digits[n..])
 }
 
-fn parse_decimal_float(t: &[u8]) -> Result<(Magnitude, &[u8]), NumError> {
-    let (int, frac, rest) = mantissa(t, 10);
+fn parse_decimal_float<'a>(t: &'a [u8], point: &[u8]) -> Result<(Magnitude, &'a [u8]), NumError> {
+    let (int, frac, rest) = mantissa(t, 10, point);
     if int.is_empty() && frac.is_empty() {
         return Err(NumError::Invalid);
     }
@@ -301,8 +324,8 @@ fn parse_decimal_float(t: &[u8]) -> Result<(Magnitude, &[u8]), NumError> {
     ))
 }
 
-fn parse_hex_float(t: &[u8]) -> (Magnitude, &[u8]) {
-    let (int, frac, rest) = mantissa(t, 16);
+fn parse_hex_float<'a>(t: &'a [u8], point: &[u8]) -> (Magnitude, &'a [u8]) {
+    let (int, frac, rest) = mantissa(t, 16, point);
     let (exp, rest) = exponent(rest, b"pP");
     let digits = int
         .iter()
@@ -375,25 +398,36 @@ mod tests {
         assert_eq!(parse_i32(b"-2147483648"), Ok(i32::MIN));
     }
 
+    fn parse_f64_c(s: &[u8]) -> Result<f64, NumError> {
+        parse_f64(s, b".")
+    }
+
+    #[test]
+    fn the_decimal_point_is_the_locales() {
+        assert_eq!(parse_f64(b"0,5", b","), Ok(0.5));
+        assert_eq!(parse_f64(b"0.5", b","), Err(Invalid));
+        assert_eq!(parse_f64(b"0x,8", b","), Ok(0.5));
+    }
+
     #[test]
     fn floats_like_strtold() {
-        assert_eq!(parse_f64(b" 1"), Ok(1.0));
-        assert_eq!(parse_f64(b"0x1p-2"), Ok(0.25));
-        assert_eq!(parse_f64(b"0x.8"), Ok(0.5));
-        assert_eq!(parse_f64(b".5"), Ok(0.5));
-        assert_eq!(parse_f64(b"5."), Ok(5.0));
-        assert_eq!(parse_f64(b"1e3"), Ok(1000.0));
-        assert_eq!(parse_f64(b"-0"), Ok(-0.0));
-        assert_eq!(parse_f64(b"INF"), Ok(f64::INFINITY));
-        assert_eq!(parse_f64(b"-infinity"), Ok(f64::NEG_INFINITY));
-        assert!(parse_f64(b"nan").unwrap().is_nan());
-        assert!(parse_f64(b"nan(0x1f_a)").unwrap().is_nan());
-        assert_eq!(parse_f64(b"1e999"), Ok(f64::INFINITY));
-        assert_eq!(parse_f64(b"1e-400"), Ok(0.0));
-        assert_eq!(parse_f64(b"1e5000"), Err(Range));
-        assert_eq!(parse_f64(b"1e-5000"), Err(Range));
-        assert_eq!(parse_f64(b"1e5000x"), Err(Range));
-        assert_eq!(parse_f64(b"0e-99999"), Ok(0.0));
+        assert_eq!(parse_f64_c(b" 1"), Ok(1.0));
+        assert_eq!(parse_f64_c(b"0x1p-2"), Ok(0.25));
+        assert_eq!(parse_f64_c(b"0x.8"), Ok(0.5));
+        assert_eq!(parse_f64_c(b".5"), Ok(0.5));
+        assert_eq!(parse_f64_c(b"5."), Ok(5.0));
+        assert_eq!(parse_f64_c(b"1e3"), Ok(1000.0));
+        assert_eq!(parse_f64_c(b"-0"), Ok(-0.0));
+        assert_eq!(parse_f64_c(b"INF"), Ok(f64::INFINITY));
+        assert_eq!(parse_f64_c(b"-infinity"), Ok(f64::NEG_INFINITY));
+        assert!(parse_f64_c(b"nan").unwrap().is_nan());
+        assert!(parse_f64_c(b"nan(0x1f_a)").unwrap().is_nan());
+        assert_eq!(parse_f64_c(b"1e999"), Ok(f64::INFINITY));
+        assert_eq!(parse_f64_c(b"1e-400"), Ok(0.0));
+        assert_eq!(parse_f64_c(b"1e5000"), Err(Range));
+        assert_eq!(parse_f64_c(b"1e-5000"), Err(Range));
+        assert_eq!(parse_f64_c(b"1e5000x"), Err(Range));
+        assert_eq!(parse_f64_c(b"0e-99999"), Ok(0.0));
         for bad in [
             &b""[..],
             b"abc",
@@ -405,7 +439,7 @@ mod tests {
             b"-",
             b".",
         ] {
-            assert_eq!(parse_f64(bad), Err(Invalid), "{bad:?}");
+            assert_eq!(parse_f64_c(bad), Err(Invalid), "{bad:?}");
         }
     }
 

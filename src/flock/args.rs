@@ -316,7 +316,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Opt::Verbose => verbose = true,
             Opt::Fcntl => fcntl = true,
             Opt::Timeout => {
-                let secs = cnum::parse_f64(value.as_bytes())
+                let point = cnum::locale_decimal_point();
+                let secs = cnum::parse_f64(value.as_bytes(), &point)
                     .map_err(|e| bad_number(prog, "invalid timeout value", value, e, false))?;
                 timeout = Some(Timeout::from_secs(secs));
             }

@@ -462,3 +462,44 @@ fn version_and_help() {
         assert!(out.stdout.contains(needle), "{needle}\n{out}");
     }
 }
+
+/// A German locale (decimal comma) compiled into the target directory, or
+/// None (with the reason printed) where the locale sources are missing.
+fn comma_locale() -> Option<std::path::PathBuf> {
+    static LOCALE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    LOCALE
+        .get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("locales");
+            let _ = std::fs::create_dir_all(&dir);
+            let ok = std::process::Command::new("localedef")
+                .args(["-i", "de_DE", "-f", "UTF-8"])
+                .arg(dir.join("de-comma"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success() || dir.join("de-comma/LC_NUMERIC").exists());
+            if ok {
+                Some(dir)
+            } else {
+                eprintln!("skipping: localedef cannot build de_DE (Debian package `locales`)");
+                None
+            }
+        })
+        .clone()
+}
+
+#[test]
+fn timeout_uses_the_locales_decimal_point() {
+    // util-linux reads -w with strtold after setlocale: under a German
+    // locale `0,2` is valid and `0.2` is not.
+    let Some(locpath) = comma_locale() else {
+        return;
+    };
+    for value in ["0,2", "0.2"] {
+        Diff::flock(["-w", value, "--verbose", "lockB", "true"])
+            .held("lockB")
+            .env("LOCPATH", &locpath)
+            .env("LC_ALL", "de-comma")
+            .check();
+    }
+}
