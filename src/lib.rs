@@ -11,6 +11,7 @@
 use std::ffi::OsString;
 
 pub mod cnum;
+pub mod dotlock;
 pub mod error;
 pub mod flock;
 pub mod getopt;

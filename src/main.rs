@@ -25,18 +25,32 @@ type ToolMain = fn(&Prog, &[OsString], &mut Stdio) -> Result<u8, Error>;
 /// A tool of the suite.
 struct Tool {
     name: &'static str,
+    /// Other link names that select it (the reference tool's own name).
+    aliases: &'static [&'static str],
     about: &'static str,
     run: ToolMain,
 }
 
-const TOOLS: &[Tool] = &[Tool {
-    name: "flock",
-    about: "Manage locks from shell scripts (drop-in for util-linux flock(1))",
-    run: lockkit::flock::run,
-}];
+const TOOLS: &[Tool] = &[
+    Tool {
+        name: "flock",
+        aliases: &[],
+        about: "Manage locks from shell scripts (drop-in for util-linux flock(1))",
+        run: lockkit::flock::run,
+    },
+    Tool {
+        name: "dotlock",
+        aliases: &["dotlockfile"],
+        about: "Create, remove or run a command under a lock file (drop-in for dotlockfile(1))",
+        run: lockkit::dotlock::run,
+    },
+];
 
 fn find_tool(name: &OsStr) -> Option<&'static Tool> {
-    TOOLS.iter().find(|t| t.name.as_bytes() == name.as_bytes())
+    TOOLS.iter().find(|t| {
+        t.name.as_bytes() == name.as_bytes()
+            || t.aliases.iter().any(|a| a.as_bytes() == name.as_bytes())
+    })
 }
 
 fn basename(path: &OsStr) -> &OsStr {

@@ -22,6 +22,7 @@ use rustix::process::{Pid, WaitOptions};
 pub struct Command {
     argv: Vec<CString>,
     close_in_child: Option<RawFd>,
+    default_signals: Vec<libc::c_int>,
 }
 
 /// Why a command did not start.
@@ -74,12 +75,21 @@ impl Command {
         Command {
             argv,
             close_in_child: None,
+            default_signals: Vec::new(),
         }
     }
 
     /// Close this descriptor in the child before exec (`flock -o`).
     pub fn close_in_child(&mut self, fd: RawFd) -> &mut Self {
         self.close_in_child = Some(fd);
+        self
+    }
+
+    /// Reset these signals to their default action in the child before exec
+    /// (exec would anyway; this closes the window between fork and exec in
+    /// which the parent's handlers, e.g. lock cleanup, could run there).
+    pub fn default_signals(&mut self, signals: &[libc::c_int]) -> &mut Self {
+        self.default_signals = signals.to_vec();
         self
     }
 
@@ -124,6 +134,9 @@ impl Command {
         if pid == 0 {
             // SAFETY: see above.
             unsafe {
+                for &sig in &self.default_signals {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
                 if let Some(fd) = self.close_in_child {
                     libc::close(fd);
                 }

@@ -8,9 +8,16 @@
 //! * [`fdlock`]: flock(2) and OFD byte-range locks on a descriptor, with a
 //!   wait policy (block / don't / until a deadline);
 //! * [`timer`]: the deadline that can interrupt a blocked lock call;
-//! * [`child`]: running the command under the lock and its exit status.
+//! * [`child`]: running the command under the lock and its exit status;
+//! * [`dotfile`]: lock files made by linking a temp file (validity, stale
+//!   breaking, the event-driven acquire loop);
+//! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
+//! * [`cleanup`]: removing temp files and locks when a signal kills us.
 
 pub mod child;
+pub mod cleanup;
+pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod timer;
+pub mod wait;

@@ -41,6 +41,10 @@ pub fn lockkit_bin() -> PathBuf {
 
 /// The reference binary for a tool, if installed. Under `CI=true` a missing
 /// one fails the test; elsewhere the caller skips and says why.
+///
+/// Debian installs dotlockfile setgid mail, which changes some of its
+/// behaviour; lockkit installs without setgid, so the comparison runs a
+/// plain copy (made once per test run).
 pub fn reference(tool: &str) -> Option<PathBuf> {
     let path = match tool {
         "flock" => "/usr/bin/flock",
@@ -48,14 +52,30 @@ pub fn reference(tool: &str) -> Option<PathBuf> {
         "lockfile" => "/usr/bin/lockfile",
         other => panic!("no reference tool for {other}"),
     };
-    if Path::new(path).exists() {
+    if !Path::new(path).exists() {
+        if std::env::var_os("CI").is_some_and(|v| v == "true") {
+            panic!("reference tool {path} is missing, and CI=true makes that a failure");
+        }
+        eprintln!("skipping: reference tool {path} is not installed");
+        return None;
+    }
+    if tool == "flock" {
         return Some(PathBuf::from(path));
     }
-    if std::env::var_os("CI").is_some_and(|v| v == "true") {
-        panic!("reference tool {path} is missing, and CI=true makes that a failure");
+    static COPIES: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = copies.iter().find(|(t, _)| t == path) {
+        return Some(p.clone());
     }
-    eprintln!("skipping: reference tool {path} is not installed");
-    None
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reference-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("reference dir");
+    let copy = dir.join(Path::new(path).file_name().expect("file name"));
+    std::fs::copy(path, &copy).expect("copy reference tool");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod reference copy");
+    copies.push((path.to_owned(), copy.clone()));
+    Some(copy)
 }
 
 pub fn is_root() -> bool {
@@ -120,6 +140,25 @@ impl Scratch {
     pub fn chmod(&self, rel: impl AsRef<Path>, mode: u32) {
         std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(mode))
             .expect("chmod");
+    }
+
+    /// Set a file's mtime (and atime) to `secs` seconds in the past (a
+    /// negative value: in the future), without following a symlink target's
+    /// absence (the file must exist).
+    pub fn age(&self, rel: impl AsRef<Path>, secs: i64) {
+        let now = std::time::SystemTime::now();
+        let when = if secs >= 0 {
+            now - Duration::from_secs(secs as u64)
+        } else {
+            now + Duration::from_secs(secs.unsigned_abs())
+        };
+        let f = std::fs::File::options()
+            .write(true)
+            .open(self.path(rel))
+            .or_else(|_| std::fs::File::open(self.path(rel)))
+            .expect("open file to age");
+        f.set_times(std::fs::FileTimes::new().set_accessed(when).set_modified(when))
+            .expect("set file times");
     }
 
     pub fn read(&self, rel: impl AsRef<Path>) -> String {
@@ -570,6 +609,25 @@ impl Diff {
             setup: Vec::new(),
             held: Vec::new(),
         }
+    }
+
+    /// `dotlock ARGS` (lockkit's `dotlock` link against liblockfile's
+    /// dotlockfile, invoked through a link of the same name).
+    pub fn dotlock<I, S>(args: I) -> Diff
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut d = Diff::flock(args);
+        d.tool = "dotlock";
+        d
+    }
+
+    /// A `sh -c` script in which `dotlock` is the tool under test.
+    pub fn dotlock_script(script: &str) -> Diff {
+        let mut d = Diff::flock_script(script);
+        d.tool = "dotlock";
+        d
     }
 
     /// A `sh -c` script in which `flock` is the tool under test.

@@ -1,0 +1,308 @@
+//! dotlockfile's command line (liblockfile 1.17): POSIX getopt over
+//! `qpNr:mluci:tP`, options acted on left to right.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use crate::Prog;
+use crate::error::{Error, Result};
+use crate::getopt::{Getopt, HasArg, Item, Short, Spec};
+use crate::lock::dotfile::atoi;
+
+/// liblockfile's return codes, which are dotlockfile's exit codes.
+pub mod codes {
+    pub const L_SUCCESS: u8 = 0;
+    pub const L_NAMELEN: u8 = 1;
+    pub const L_TMPLOCK: u8 = 2;
+    pub const L_TMPWRITE: u8 = 3;
+    pub const L_MAXTRYS: u8 = 4;
+    pub const L_ERROR: u8 = 5;
+    pub const L_ORPHANED: u8 = 7;
+    pub const L_RMSTALE: u8 = 8;
+    /// Usage errors and failed `-u`/`-t`/`-c`.
+    pub const FAILURE: u8 = 1;
+}
+use codes::*;
+
+/// dotlockfile names itself this way whatever it was invoked as.
+pub const NAME: &str = "dotlockfile";
+
+pub const USAGE: &str = "\
+Usage:  dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
+        dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile> [-P] command args...
+        dotlockfile -u|-t
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Quiet,
+    Pid,
+    NoPid,
+    Retries,
+    Mailbox,
+    Lock,
+    Unlock,
+    Check,
+    Interval,
+    Touch,
+    Passthrough,
+}
+
+const fn short(letter: u8, has_arg: HasArg, id: Opt) -> Short<Opt> {
+    Short {
+        letter,
+        has_arg,
+        id,
+    }
+}
+
+const SHORTS: &[Short<Opt>] = &[
+    short(b'q', HasArg::No, Opt::Quiet),
+    short(b'p', HasArg::No, Opt::Pid),
+    short(b'N', HasArg::No, Opt::NoPid),
+    short(b'r', HasArg::Required, Opt::Retries),
+    short(b'm', HasArg::No, Opt::Mailbox),
+    short(b'l', HasArg::No, Opt::Lock),
+    short(b'u', HasArg::No, Opt::Unlock),
+    short(b'c', HasArg::No, Opt::Check),
+    short(b'i', HasArg::Required, Opt::Interval),
+    short(b't', HasArg::No, Opt::Touch),
+    short(b'P', HasArg::No, Opt::Passthrough),
+];
+
+/// What to do with the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Lock { command: Option<Vec<OsString>> },
+    Unlock,
+    Touch,
+    Check,
+}
+
+/// `-r -1`: liblockfile's "forever" (0x7ffffff0 retries, ~4000 years).
+pub const FOREVER: i64 = 0x7fff_fff0;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub lock: PathBuf,
+    pub action: Action,
+    pub quiet: bool,
+    pub use_pid: bool,
+    /// Extra attempts after the first.
+    pub retries: i64,
+    /// Fixed seconds between attempts (`-i`, at most 60), instead of 5, 10, … 60.
+    pub interval: Option<u64>,
+    pub passthrough: bool,
+}
+
+fn usage() -> Error {
+    Error::silent(FAILURE).raw_line(USAGE.trim_end_matches('\n'))
+}
+
+/// The user's mailbox lock: `$MAIL.lock`, or `/var/mail/<user>.lock`.
+fn mailbox_lock() -> Option<PathBuf> {
+    if let Some(mail) = std::env::var_os("MAIL") {
+        let mut p = mail.into_vec();
+        p.extend_from_slice(b".lock");
+        return Some(PathBuf::from(OsString::from_vec(p)));
+    }
+    let user = user_name()?;
+    let mut p = b"/var/mail/".to_vec();
+    p.extend_from_slice(&user);
+    p.extend_from_slice(b".lock");
+    Some(PathBuf::from(OsString::from_vec(p)))
+}
+
+/// The name of the effective user, from the passwd database.
+fn user_name() -> Option<Vec<u8>> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; getpwuid_r fills it with pointers into
+    // `buf`, which outlives their use here.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::geteuid(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec())
+    }
+}
+
+/// Parse the arguments after `argv[0]`.
+pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
+    let name = OsStr::new(NAME);
+    let mut quiet = false;
+    let mut use_pid = false;
+    let mut retries: i64 = 5;
+    let mut interval = None;
+    let mut passthrough = false;
+    let (mut lock_flag, mut unlock, mut check, mut touch) = (false, false, false, false);
+    let mut mailbox: Option<PathBuf> = None;
+
+    let mut g = Getopt::new(
+        args,
+        Spec {
+            shorts: SHORTS,
+            longs: &[],
+        },
+    );
+    for item in g.by_ref() {
+        let (opt, value) = match item {
+            Item::Opt(opt, value) => (opt, value.unwrap_or_default()),
+            Item::Mistake(m) => {
+                return Err(usage_after(m.message(&prog.argv0)));
+            }
+        };
+        match opt {
+            Opt::Quiet => quiet = true,
+            Opt::Pid => use_pid = true,
+            Opt::NoPid => {}
+            Opt::Lock => lock_flag = true,
+            Opt::Unlock => unlock = true,
+            Opt::Check => check = true,
+            Opt::Touch => touch = true,
+            Opt::Passthrough => passthrough = true,
+            Opt::Retries => {
+                let n = atoi(value.as_bytes());
+                if n <= 0 && n != -1 && value.as_bytes() != b"0" {
+                    let e = Error::silent(L_ERROR);
+                    return Err(if quiet {
+                        e
+                    } else {
+                        let mut t = b"-r ".to_vec();
+                        t.extend_from_slice(value.as_bytes());
+                        t.extend_from_slice(b": invalid argument");
+                        e.line(name, t)
+                    });
+                }
+                retries = if n == -1 { FOREVER } else { i64::from(n) };
+            }
+            Opt::Interval => {
+                let n = atoi(value.as_bytes());
+                if n <= 0 && value.as_bytes() != b"0" {
+                    return Err(Error::msg(L_ERROR, name, "-i needs argument >= 0"));
+                }
+                interval = Some(u64::from(n.max(0) as u32).min(60));
+            }
+            Opt::Mailbox => match mailbox_lock() {
+                Some(p) => mailbox = Some(p),
+                None => {
+                    let e = Error::silent(L_ERROR);
+                    return Err(if quiet {
+                        e
+                    } else {
+                        e.line(name, "You don't exist. Go away.")
+                    });
+                }
+            },
+        }
+    }
+    let mut rest = g.operands().iter();
+    let lock = match mailbox {
+        Some(m) => m,
+        None => match rest.next() {
+            Some(l) => PathBuf::from(l),
+            None => return Err(usage()),
+        },
+    };
+    let command: Vec<OsString> = rest.cloned().collect();
+    if (!command.is_empty() || lock_flag) && (touch || check || unlock) {
+        return Err(usage());
+    }
+    if lock.as_os_str().len() >= 4096 {
+        let e = Error::silent(FAILURE);
+        return Err(if quiet {
+            e
+        } else {
+            let mut t = lock.as_os_str().as_bytes().to_vec();
+            t.extend_from_slice(b": name too long");
+            e.line(name, t)
+        });
+    }
+    let action = if check {
+        Action::Check
+    } else if touch {
+        Action::Touch
+    } else if unlock {
+        Action::Unlock
+    } else {
+        Action::Lock {
+            command: (!command.is_empty()).then_some(command),
+        }
+    };
+    Ok(Config {
+        lock,
+        action,
+        quiet,
+        use_pid,
+        retries,
+        interval,
+        passthrough,
+    })
+}
+
+/// getopt's complaint, then the usage text.
+fn usage_after(line: Vec<u8>) -> Error {
+    Error::silent(FAILURE)
+        .raw_line(line)
+        .raw_line(USAGE.trim_end_matches('\n'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config> {
+        let prog = Prog {
+            name: "dotlock".into(),
+            argv0: "dotlock".into(),
+        };
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&prog, &args)
+    }
+
+    #[test]
+    fn retries_are_read_like_atoi() {
+        assert_eq!(run(&["-r", " 3", "x"]).map(|c| c.retries), Ok(3));
+        assert_eq!(run(&["-r", "5x", "x"]).map(|c| c.retries), Ok(5));
+        assert_eq!(run(&["-r", "-1x", "x"]).map(|c| c.retries), Ok(FOREVER));
+        assert_eq!(run(&["-r", "0", "x"]).map(|c| c.retries), Ok(0));
+        for bad in ["00", "-0", "0x1", "abc", "-2"] {
+            let e = run(&["-r", bad, "x"]).expect_err(bad);
+            assert_eq!(e.code(), L_ERROR);
+        }
+        assert_eq!(
+            run(&["-q", "-r", "abc", "x"]).expect_err("q").message(),
+            b""
+        );
+    }
+
+    #[test]
+    fn everything_after_the_lock_is_the_command() {
+        let c = run(&["-p", "x.lock", "-P", "sh"]).expect("parse");
+        assert!(!c.passthrough);
+        assert_eq!(
+            c.action,
+            Action::Lock {
+                command: Some(vec!["-P".into(), "sh".into()])
+            }
+        );
+    }
+
+    #[test]
+    fn conflicts_and_precedence() {
+        assert_eq!(run(&["-l", "-u", "x"]).expect_err("conflict").code(), 1);
+        assert_eq!(run(&["-u", "x", "cmd"]).expect_err("conflict").code(), 1);
+        assert_eq!(run(&["-u", "-t", "x"]).map(|c| c.action), Ok(Action::Touch));
+        assert_eq!(run(&["-c", "-u", "x"]).map(|c| c.action), Ok(Action::Check));
+        assert_eq!(run(&["-i", "100", "x"]).map(|c| c.interval), Ok(Some(60)));
+    }
+}

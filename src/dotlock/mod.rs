@@ -1,0 +1,362 @@
+//! `dotlock`: a drop-in for liblockfile 1.17's dotlockfile(1).
+//!
+//! The front end only: [`args`] reads the command line; the lock-file
+//! machinery (temp file + link, validity, stale breaking, event-driven
+//! waiting, signal cleanup) is `crate::lock`'s.
+
+pub mod args;
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
+use crate::Prog;
+use crate::error::{Error, Result, strerror};
+use crate::lock::child::{Command, SpawnError};
+use crate::lock::cleanup;
+use crate::lock::dotfile::{self, AcquireError, Backoff, Policy, Temp, TempError};
+use crate::stdio::Stdio;
+use args::codes::*;
+use args::{Action, Config, NAME};
+
+/// liblockfile's age limit for a lock without a live pid.
+const MAX_AGE: Duration = Duration::from_secs(300);
+/// How often command mode refreshes a lock without a pid.
+const TOUCH_EVERY: Duration = Duration::from_secs(30);
+
+/// dotlockfile's sleeps: 5, 10, 15, … 60, 60, … or a fixed `-i` interval,
+/// `retries` times.
+struct Schedule {
+    left: i64,
+    pause: u64,
+    fixed: Option<u64>,
+}
+
+impl Backoff for Schedule {
+    fn next_pause(&mut self) -> Option<Duration> {
+        if self.left <= 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.pause = match self.fixed {
+            Some(i) => i,
+            None => (self.pause + 5).min(60),
+        };
+        Some(Duration::from_secs(self.pause))
+    }
+}
+
+pub fn run(prog: &Prog, args: &[OsString], _io: &mut Stdio) -> Result<u8> {
+    let config = args::parse(prog, args)?;
+    let lock = config.lock.as_path();
+    match &config.action {
+        Action::Unlock => Ok(if dotfile::remove(lock).is_ok() {
+            0
+        } else {
+            FAILURE
+        }),
+        Action::Touch => Ok(if dotfile::touch(lock).is_ok() {
+            0
+        } else {
+            FAILURE
+        }),
+        Action::Check => Ok(check(&config)),
+        Action::Lock { command: None } => lock_only(&config).map(|_| L_SUCCESS),
+        Action::Lock {
+            command: Some(command),
+        } => run_command(&config, command),
+    }
+}
+
+fn policy(config: &Config) -> Policy {
+    Policy {
+        use_pid: config.use_pid,
+        max_age: MAX_AGE,
+    }
+}
+
+/// `-c`: 0 if a valid lock exists. Age is judged on the file system's clock
+/// when a probe file can be made next to the lock, else on the local one.
+fn check(config: &Config) -> u8 {
+    let lock = config.lock.as_path();
+    let now = match Temp::create(&dotfile::liblockfile_temp_name(lock), b"", 0o600) {
+        Ok(probe) => probe.fs_now(),
+        Err(_) => local_now(),
+    };
+    let j = dotfile::judge(lock, policy(config), now);
+    if j.id.is_some() && !j.stale {
+        0
+    } else {
+        FAILURE
+    }
+}
+
+fn local_now() -> dotfile::FsTime {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    dotfile::FsTime(i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec))
+}
+
+/// Take the lock holding `pid`; on failure the exit code (silent, as
+/// upstream).
+fn take(config: &Config, pid: u32) -> Result<()> {
+    let lock = config.lock.as_path();
+    if lock.as_os_str().len() + 32 > 4096 {
+        return Err(Error::silent(L_ERROR));
+    }
+    cleanup::on_fatal_signals();
+    let temp = Temp::create(
+        &dotfile::liblockfile_temp_name(lock),
+        format!("{pid}\n").as_bytes(),
+        0o644,
+    )
+    .map_err(|e| match e {
+        TempError::Create(_) => Error::silent(L_TMPLOCK),
+        TempError::Write(_) => Error::silent(L_TMPWRITE),
+    })?;
+    let mut schedule = Schedule {
+        left: config.retries,
+        pause: 0,
+        fixed: config.interval,
+    };
+    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    let result = dotfile::acquire(lock, &temp, policy(config), &mut schedule, parent);
+    drop(temp);
+    result.map_err(|e| {
+        Error::silent(match e {
+            AcquireError::GaveUp => L_MAXTRYS,
+            AcquireError::CannotBreak(_) => L_RMSTALE,
+            AcquireError::TempLost(_) | AcquireError::ParentDied => L_ERROR,
+        })
+    })
+}
+
+/// Plain lock mode: the pid written is the caller's (our parent's).
+fn lock_only(config: &Config) -> Result<()> {
+    let pid = if config.use_pid {
+        match rustix::process::getppid() {
+            Some(p) if p.as_raw_nonzero().get() != 1 => p.as_raw_nonzero().get() as u32,
+            _ => return Err(Error::silent(L_ORPHANED)),
+        }
+    } else {
+        0
+    };
+    let r = take(config, pid);
+    cleanup::default_fatal_signals();
+    r
+}
+
+/// Signals the wrapper passes on to the command (it then removes the lock
+/// and dies of the same signal), and those it only survives, as upstream.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+];
+const SURVIVED: &[libc::c_int] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGALRM];
+
+fn is_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: querying a disposition into a zeroed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Command mode: lock, run the command, keep the lock fresh, remove it.
+fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
+    let lock = config.lock.as_path();
+    let pid = if config.use_pid {
+        std::process::id()
+    } else {
+        0
+    };
+    take(config, pid)?;
+    // From here a fatal signal must not leave our lock behind.
+    let _lock_guard = cleanup::Guard::new(lock);
+
+    // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
+    let (wake_rd, wake_wr) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )
+    .map_err(|_| Error::silent(L_ERROR))?;
+    let mut flags: Vec<(libc::c_int, Arc<AtomicBool>)> = Vec::new();
+    let mut caught = Vec::new();
+    for &sig in FORWARDED.iter().chain(SURVIVED) {
+        if is_ignored(sig) {
+            continue; // inherited ignored: stays ignored, for the command too
+        }
+        // signal-hook chains to an existing handler: take the lock-phase
+        // cleanup handler off first, so the signal is only noted.
+        // SAFETY: resetting a disposition to the default.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        let flag = Arc::new(AtomicBool::new(false));
+        let registered = signal_hook::flag::register(sig, Arc::clone(&flag)).is_ok()
+            && wake_wr
+                .try_clone()
+                .ok()
+                .is_some_and(|w| signal_hook::low_level::pipe::register(sig, w).is_ok());
+        if registered {
+            caught.push(sig);
+            if FORWARDED.contains(&sig) {
+                flags.push((sig, flag));
+            }
+        }
+    }
+    drop(wake_wr);
+
+    let mut cmd = Command::new(argv);
+    let mut to_default = cleanup::FATAL_SIGNALS.to_vec();
+    to_default.extend(&caught);
+    to_default.retain(|s| !is_ignored(*s));
+    cmd.default_signals(&to_default);
+    let status = match cmd.spawn() {
+        Ok(child) => Ok(supervise(config, &child, &wake_rd, &flags)),
+        Err(SpawnError::Exec(e)) => Err(e),
+        Err(SpawnError::Fork(e)) => {
+            let _ = dotfile::remove(lock);
+            let err = Error::silent(L_ERROR);
+            return Err(if config.quiet {
+                err
+            } else {
+                err.raw_line(format!("fork: {}", strerror(e)))
+            });
+        }
+    };
+    // The command has ended: the lock goes, whatever happened.
+    let removed = dotfile::remove(lock);
+    let mut err = Error::silent(0);
+    if let Err(e) = &status {
+        let mut text = argv[0].as_bytes().to_vec();
+        text.extend_from_slice(b": ");
+        text.extend_from_slice(strerror(*e).as_bytes());
+        err = err.raw_line(text);
+    }
+    if let (Err(e), false) = (removed, config.quiet) {
+        let mut text = lock.as_os_str().as_bytes().to_vec();
+        text.extend_from_slice(b": cannot remove lock: ");
+        text.extend_from_slice(strerror(e).as_bytes());
+        err = err.line(OsStr::new(NAME), text);
+    }
+    let code = match status {
+        Ok((status, forwarded)) => {
+            if let Some(sig) = forwarded {
+                // Told to stop: we passed the signal on, waited for the
+                // command and removed the lock; now go the same way.
+                eprint_raw(err.message());
+                die_of(sig);
+            }
+            if config.passthrough { status } else { 0 }
+        }
+        Err(_) => {
+            if config.passthrough {
+                127
+            } else {
+                0
+            }
+        }
+    };
+    if err.message().is_empty() {
+        Ok(code)
+    } else {
+        Err(Error::silent(code).raw_line(strip_newline(err.message())))
+    }
+}
+
+fn strip_newline(b: &[u8]) -> &[u8] {
+    b.strip_suffix(b"\n").unwrap_or(b)
+}
+
+fn eprint_raw(b: &[u8]) {
+    let _ = crate::stdio::write_all(rustix::stdio::stderr(), b);
+}
+
+/// Reset `sig` to its default action and raise it.
+fn die_of(sig: libc::c_int) -> ! {
+    cleanup::default_fatal_signals();
+    // SAFETY: plain signal calls.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}
+
+/// Wait for the command, touching the lock every 30 s when it carries no
+/// pid, and passing on the signals we are told to stop with. Returns the
+/// command's exit code and the signal passed on, if any.
+fn supervise(
+    config: &Config,
+    child: &crate::lock::child::Child,
+    wake: &OwnedFd,
+    flags: &[(libc::c_int, Arc<AtomicBool>)],
+) -> (u8, Option<libc::c_int>) {
+    let pidfd = rustix::process::pidfd_open(child.pid(), rustix::process::PidfdFlags::empty()).ok();
+    let mut forwarded = None;
+    let touch_every = rustix::time::Timespec {
+        tv_sec: TOUCH_EVERY.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    // Without a pidfd, look at the child at least every second.
+    let fallback = rustix::time::Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    let mut last_touch = std::time::Instant::now();
+    loop {
+        let timeout = match (&pidfd, config.use_pid) {
+            (Some(_), true) => None,
+            (Some(_), false) => Some(&touch_every),
+            (None, _) => Some(&fallback),
+        };
+        let mut fds = vec![PollFd::new(wake, PollFlags::IN)];
+        if let Some(p) = &pidfd {
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        let _ = rustix::event::poll(&mut fds, timeout);
+        drop(fds);
+        drain(wake);
+        for (sig, flag) in flags {
+            if flag.swap(false, Ordering::SeqCst) {
+                // SAFETY: plain kill(2) to our own child.
+                unsafe { libc::kill(child.pid().as_raw_nonzero().get(), *sig) };
+                forwarded = Some(*sig);
+            }
+        }
+        if !config.use_pid && last_touch.elapsed() >= TOUCH_EVERY {
+            let _ = dotfile::touch(&config.lock);
+            last_touch = std::time::Instant::now();
+        }
+        match rustix::process::waitpid(Some(child.pid()), rustix::process::WaitOptions::NOHANG) {
+            Ok(Some((_, st))) => {
+                let code = if let Some(c) = st.exit_status() {
+                    c as u8
+                } else if let Some(s) = st.terminating_signal() {
+                    (128 + s) as u8
+                } else {
+                    continue;
+                };
+                return (code, forwarded);
+            }
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(_) => return (L_ERROR, forwarded),
+        }
+    }
+}
+
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 64];
+    // The pipe is non-blocking (signal-hook sets it so).
+    while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
+}

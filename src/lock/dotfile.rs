@@ -1,0 +1,563 @@
+//! Lock files created by hard-linking (the "dot lock" of mail spools, of
+//! liblockfile and procmail): a uniquely named temp file is created next to
+//! the lock and linked to the lock name; whoever's link lands owns the lock.
+//!
+//! This works over NFS, where `O_EXCL` historically did not: `link` is atomic
+//! on the server, and success is judged by comparing the two names' identity
+//! (device and inode) rather than by `link`'s return value, which a lost NFS
+//! reply can falsify.
+//!
+//! Also here: judging whether an existing lock is still valid (its holder's
+//! pid, or its age on the *file system's* clock), breaking a stale lock so
+//! that concurrent breakers cannot both win, and touching/removing.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, Timestamps, UTIME_NOW};
+use rustix::io::Errno;
+
+use super::cleanup;
+
+/// A file's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(st: &rustix::fs::Stat) -> FileId {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// A point on the file system's clock, in nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FsTime(pub i128);
+
+impl FsTime {
+    fn of(sec: i64, nsec: i64) -> FsTime {
+        FsTime(i128::from(sec) * 1_000_000_000 + i128::from(nsec))
+    }
+
+    pub fn plus(self, d: Duration) -> FsTime {
+        FsTime(self.0 + d.as_nanos() as i128)
+    }
+}
+
+/// The directory a lock lives in (`.` for a bare name).
+pub fn lock_dir(lock: &Path) -> &Path {
+    match lock.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// liblockfile's temp name: `.lk` + pid (at least 5 digits) + one hex digit
+/// of the clock + the short host name, cut to 31 bytes, in the lock's
+/// directory.
+pub fn liblockfile_temp_name(lock: &Path) -> PathBuf {
+    let host = rustix::system::uname();
+    let host = host.nodename().to_bytes();
+    let short = host.split(|&b| b == b'.').next().unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = format!(".lk{:05}{:x}", std::process::id(), now & 15).into_bytes();
+    name.extend_from_slice(short);
+    name.truncate(31);
+    // The last component is replaced; a lock named "dir/" keeps "dir/".
+    let bytes = lock.as_os_str().as_bytes();
+    let cut = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let mut path = bytes[..cut].to_vec();
+    path.extend_from_slice(&name);
+    PathBuf::from(OsString::from_vec(path))
+}
+
+/// Why a temp file could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempError {
+    /// Creating it failed (liblockfile's `L_TMPLOCK`).
+    Create(Errno),
+    /// Writing the contents failed (`L_TMPWRITE`); the file was removed.
+    Write(Errno),
+}
+
+/// The temp file a lock is linked from. Removed when dropped, and by the
+/// signal handlers of [`cleanup`] if the process is killed first.
+#[derive(Debug)]
+pub struct Temp {
+    path: PathBuf,
+    id: FileId,
+    /// Its mtime: the file system's clock when it was made.
+    born: FsTime,
+    /// The local monotonic clock at the same moment.
+    born_local: Instant,
+    _guard: cleanup::Guard,
+}
+
+impl Temp {
+    /// Create `path` exclusively (never through a planted symlink) with
+    /// `contents` and `mode` (the umask applies).
+    pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<Temp, TempError> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::from_bits_truncate(mode))
+            .map_err(TempError::Create)?;
+        // Registered before anything else can fail, so a signal cleans up.
+        let guard = cleanup::Guard::new(path);
+        let fail = |e| {
+            let _ = rustix::fs::unlink(path);
+            TempError::Write(e)
+        };
+        let written = crate::stdio::write_all(fd.as_fd(), contents);
+        written.map_err(fail)?;
+        let st = rustix::fs::fstat(&fd).map_err(fail)?;
+        let born_local = Instant::now();
+        close_checked(fd).map_err(fail)?;
+        Ok(Temp {
+            path: path.to_owned(),
+            id: FileId::of(&st),
+            born: FsTime::of(st.st_mtime, st.st_mtime_nsec as i64),
+            born_local,
+            _guard: guard,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// "Now" on the lock directory's file system clock: the temp file's
+    /// mtime plus the time elapsed here since. Immune to a local clock that
+    /// disagrees with an NFS server's.
+    pub fn fs_now(&self) -> FsTime {
+        self.born.plus(self.born_local.elapsed())
+    }
+
+    /// Convert a file system time to the local monotonic clock.
+    pub fn local_instant(&self, t: FsTime) -> Instant {
+        let delta = t.0 - self.born.0;
+        if delta <= 0 {
+            self.born_local
+        } else {
+            let d = Duration::from_nanos(delta.min(u64::MAX as i128) as u64);
+            self.born_local
+                .checked_add(d)
+                .unwrap_or(self.born_local + Duration::from_secs(1 << 32))
+        }
+    }
+
+    /// Try to take `lock` by linking it to this temp file.
+    pub fn link_to(&self, lock: &Path) -> Result<Link, Errno> {
+        // The return value of link(2) is not trusted (a retransmitted NFS
+        // request can report EEXIST for our own success): identity decides.
+        let _ = rustix::fs::link(&self.path, lock);
+        let mine = rustix::fs::lstat(&self.path)?;
+        match rustix::fs::lstat(lock) {
+            Ok(st) if FileId::of(&st) == FileId::of(&mine) => Ok(Link::Acquired),
+            Ok(_) => Ok(Link::Held),
+            Err(e) => Ok(Link::NoLock(e)),
+        }
+    }
+
+    /// Forget this temp file without removing it (it became the lock).
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = rustix::fs::unlink(&self.path);
+    }
+}
+
+/// `close(2)` with its error (NFS reports write errors there).
+fn close_checked(fd: OwnedFd) -> Result<(), Errno> {
+    use std::os::fd::IntoRawFd;
+    let raw = fd.into_raw_fd();
+    // SAFETY: we own `raw` and close it exactly once.
+    if unsafe { libc::close(raw) } == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
+    }
+}
+
+/// The outcome of one link attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The lock is ours.
+    Acquired,
+    /// Another file holds the name.
+    Held,
+    /// The lock name cannot be examined (e.g. hard links unsupported).
+    NoLock(Errno),
+}
+
+/// How to judge an existing lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Read a pid from the lock: a live process keeps it valid, a dead one
+    /// makes it stale (`-p`).
+    pub use_pid: bool,
+    /// Without a usable pid, a lock this old (by its mtime, on the file
+    /// system's clock) is stale.
+    pub max_age: Duration,
+}
+
+/// What an existing lock looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    /// `lstat` identity of the name; `None` if it vanished.
+    pub id: Option<FileId>,
+    pub stale: bool,
+    /// The live process named in the lock (with [`Policy::use_pid`]).
+    pub holder: Option<i32>,
+    /// When the age rule will make it stale, if that is what keeps it valid.
+    pub expires: Option<FsTime>,
+}
+
+/// liblockfile's validity test, with two fixes: "now" is the file system's
+/// clock (not the local one, and not the accident of the file's atime), and
+/// a pid that now belongs to a process started after the lock was made
+/// (pid reuse) does not keep the lock alive.
+pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
+    let id = rustix::fs::lstat(lock).ok().map(|st| FileId::of(&st));
+    let stale = Judgement {
+        id,
+        stale: true,
+        holder: None,
+        expires: None,
+    };
+    // Validity follows symlinks, as upstream: a dangling one is stale.
+    let Ok(st) = rustix::fs::stat(lock) else {
+        return stale;
+    };
+    let mtime = FsTime::of(st.st_mtime, st.st_mtime_nsec as i64);
+    if policy.use_pid {
+        if let Some(pid) = read_pid(lock).filter(|&p| p > 0) {
+            match process_state(pid) {
+                ProcessState::Dead => return stale,
+                ProcessState::Alive { started_after } => {
+                    let birth = birth_time(lock).unwrap_or(mtime);
+                    if started_after.is_some_and(|t| t > birth.plus(Duration::from_secs(1))) {
+                        return stale; // the pid was reused
+                    }
+                    return Judgement {
+                        id,
+                        stale: false,
+                        holder: Some(pid),
+                        expires: None,
+                    };
+                }
+                ProcessState::Unknown => {}
+            }
+        }
+    }
+    let expires = mtime.plus(policy.max_age);
+    Judgement {
+        id,
+        stale: now >= expires,
+        holder: None,
+        expires: Some(expires),
+    }
+}
+
+/// C `atoi` of the first 16 bytes: blanks, a sign, digits; the rest ignored;
+/// overflow wraps like a C `int`.
+fn read_pid(lock: &Path) -> Option<i32> {
+    let fd = rustix::fs::open(
+        lock,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 16];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    Some(atoi(&buf[..n]))
+}
+
+/// C `atoi` (as glibc: `strtol` narrowed to `int`).
+pub fn atoi(s: &[u8]) -> i32 {
+    let t = &s[s
+        .iter()
+        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
+        .count()..];
+    let (neg, t) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut v: i64 = 0;
+    for &d in t.iter().take_while(|b| b.is_ascii_digit()) {
+        v = v.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    let v = if neg { -v } else { v };
+    v as i32
+}
+
+enum ProcessState {
+    Dead,
+    /// Alive (or not ours to signal); when it started, on the wall clock.
+    Alive {
+        started_after: Option<FsTime>,
+    },
+    Unknown,
+}
+
+fn process_state(pid: i32) -> ProcessState {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    if rc == 0 || errno == Some(libc::EPERM) {
+        ProcessState::Alive {
+            started_after: process_start(pid),
+        }
+    } else if errno == Some(libc::ESRCH) {
+        ProcessState::Dead
+    } else {
+        ProcessState::Unknown
+    }
+}
+
+/// When process `pid` started, as wall-clock time, from /proc.
+fn process_start(pid: i32) -> Option<FsTime> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may contain spaces and ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let fields: Vec<&[u8]> = stat[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .collect();
+    // Field 22 overall (starttime) is the 20th after the name.
+    let ticks: u64 = std::str::from_utf8(fields.get(19)?).ok()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        return None;
+    }
+    let since_boot = i128::from(ticks) * 1_000_000_000 / i128::from(hz);
+    let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let real = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    let boot_ns = FsTime::of(boot.tv_sec, boot.tv_nsec).0;
+    let real_ns = FsTime::of(real.tv_sec, real.tv_nsec).0;
+    Some(FsTime(real_ns - boot_ns + since_boot))
+}
+
+/// The file's creation time, where the file system records one.
+fn birth_time(lock: &Path) -> Option<FsTime> {
+    let stx = rustix::fs::statx(
+        rustix::fs::CWD,
+        lock,
+        AtFlags::empty(),
+        rustix::fs::StatxFlags::BTIME,
+    )
+    .ok()?;
+    if stx.stx_mask & rustix::fs::StatxFlags::BTIME.bits() == 0 {
+        return None;
+    }
+    Some(FsTime::of(
+        stx.stx_btime.tv_sec,
+        i64::from(stx.stx_btime.tv_nsec),
+    ))
+}
+
+/// Remove a lock judged stale, such that however many processes judged it
+/// stale at once, only the lock they judged is removed, and only once.
+///
+/// Breakers serialise on a flock(2) of the lock's directory and, holding it,
+/// check that the name still refers to the judged file and that it is still
+/// stale (judged again). Anyone who creates a lock does so by `link`, which
+/// cannot replace the stale file, so once the check passes nothing but
+/// another breaker could remove it — and breakers wait for each other. The
+/// loser of the race finds a different file (or none) and removes nothing.
+///
+/// Returns Ok whether or not this call removed it; errors are unlink's.
+/// Where the directory cannot be locked (not readable; some NFS setups), it
+/// degrades to upstream's check-then-unlink.
+pub fn break_stale(
+    lock: &Path,
+    judged: &Judgement,
+    policy: Policy,
+    now: FsTime,
+) -> Result<(), Errno> {
+    let dir = rustix::fs::open(
+        lock_dir(lock),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok();
+    let serialised = dir
+        .as_ref()
+        .is_some_and(|d| rustix::fs::flock(d, FlockOperation::LockExclusive).is_ok());
+    if serialised {
+        let again = judge(lock, policy, now);
+        if again.id.is_none() || again.id != judged.id || !again.stale {
+            return Ok(()); // someone else broke it, or it came back to life
+        }
+    }
+    match rustix::fs::unlink(lock) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+    // The directory lock goes with `dir`.
+}
+
+/// When to try again if nothing tells us sooner: the reference tool's sleeps
+/// between attempts. When it runs out, the reference would give up.
+pub trait Backoff {
+    /// The pause before the next scheduled attempt, or `None` when no
+    /// attempts are left.
+    fn next_pause(&mut self) -> Option<Duration>;
+}
+
+/// Why [`acquire`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// The schedule ran out with the lock still held (or never examinable).
+    GaveUp,
+    /// A stale lock could not be removed.
+    CannotBreak(Errno),
+    /// Our own temp file vanished.
+    TempLost(Errno),
+    /// The watched parent process exited.
+    ParentDied,
+}
+
+/// Take `lock` by linking `temp` to it.
+///
+/// Attempts happen at the reference tool's moments (`backoff`) *and*
+/// whenever trying again could succeed: the lock name is removed, the
+/// holder's process exits, or the lock reaches its age limit. So the wait
+/// ends within milliseconds of the lock becoming free, and gives up exactly
+/// when the reference would. A stale lock is broken (see [`break_stale`])
+/// and the next attempt follows at once, even after the last scheduled one.
+pub fn acquire(
+    lock: &Path,
+    temp: &Temp,
+    policy: Policy,
+    backoff: &mut dyn Backoff,
+    parent: Option<i32>,
+) -> Result<(), AcquireError> {
+    let mut waiter = super::wait::Waiter::new(lock);
+    let mut watching_parent = false;
+    let mut next_attempt: Option<Instant> = None;
+    // Consecutive attempts where the lock name could not be examined.
+    let mut unexaminable = 0;
+    loop {
+        let mut expiry = None;
+        match temp.link_to(lock).map_err(AcquireError::TempLost)? {
+            Link::Acquired => return Ok(()),
+            Link::NoLock(_) => {
+                unexaminable += 1;
+                if unexaminable >= 7 {
+                    return Err(AcquireError::GaveUp);
+                }
+            }
+            Link::Held => {
+                unexaminable = 0;
+                let j = judge(lock, policy, temp.fs_now());
+                if j.stale {
+                    break_stale(lock, &j, policy, temp.fs_now())
+                        .map_err(AcquireError::CannotBreak)?;
+                    continue;
+                }
+                waiter.watch_holder(j.holder);
+                expiry = j.expires.map(|t| temp.local_instant(t));
+            }
+        }
+        let due = match next_attempt {
+            Some(t) => t,
+            None => match backoff.next_pause() {
+                Some(pause) => Instant::now().checked_add(pause).unwrap_or_else(far_future),
+                None => return Err(AcquireError::GaveUp),
+            },
+        };
+        next_attempt = Some(due);
+        if let (Some(pid), false) = (parent, watching_parent) {
+            watching_parent = true;
+            waiter.watch_parent(pid);
+        }
+        let until = expiry.map_or(due, |e| e.min(due));
+        match waiter.wait(until) {
+            super::wait::Event::ParentDied => return Err(AcquireError::ParentDied),
+            super::wait::Event::Deadline if Instant::now() >= due => next_attempt = None,
+            _ => {}
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// Set the lock's times to now (`utime(lock, NULL)`).
+pub fn touch(lock: &Path) -> Result<(), Errno> {
+    let now = Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, lock, &now, AtFlags::empty())
+}
+
+/// Remove a lock; one that is already gone is fine.
+pub fn remove(lock: &Path) -> Result<(), Errno> {
+    match rustix::fs::unlink(lock) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A path as a C string for a signal handler (NUL bytes cannot occur in
+/// paths from argv).
+pub fn c_path(p: &Path) -> CString {
+    let bytes = p.as_os_str().as_bytes();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    CString::new(&bytes[..end]).unwrap_or_default()
+}
+
+/// `OsStr` view of a path, for messages.
+pub fn os(p: &Path) -> &OsStr {
+    p.as_os_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi(b"  123 xyz"), 123);
+        assert_eq!(atoi(b"-5"), -5);
+        assert_eq!(atoi(b"hello"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"4294967297"), 1);
+        assert_eq!(atoi(b"+7\n"), 7);
+    }
+
+    #[test]
+    fn temp_name_is_next_to_the_lock_and_short() {
+        let t = liblockfile_temp_name(Path::new("/var/lock/x.lock"));
+        let name = t.file_name().unwrap_or_default().as_bytes();
+        assert!(t.starts_with("/var/lock"));
+        assert!(name.starts_with(b".lk"));
+        assert!(name.len() <= 31);
+        let bare = liblockfile_temp_name(Path::new("x.lock"));
+        assert!(bare.as_os_str().as_bytes().starts_with(b".lk"));
+    }
+}

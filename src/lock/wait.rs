@@ -1,0 +1,224 @@
+//! Waiting for a lock *file* to become free, without polling.
+//!
+//! The C tools sleep 5–60 s between attempts. A [`Waiter`] instead lets the
+//! kernel say when trying again can succeed:
+//!
+//! * the lock name is removed or renamed in its directory (inotify);
+//! * the process named in the lock exits (pidfd);
+//! * a deadline passes (the lock reaching its age limit, the caller's give-up
+//!   time, or the next attempt of the reference schedule, which the caller
+//!   keeps as a backstop);
+//! * and, separately, the process we work for exits (pidfd), which ends the
+//!   wait for good.
+//!
+//! inotify sees only changes made through this kernel: on NFS and other
+//! remote file systems another client's unlink is invisible, so
+//! [`Waiter::events_reliable`] is false there and the caller must fall back
+//! to the reference schedule.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Instant;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags};
+
+/// Why [`Waiter::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Something happened to the lock name: try again.
+    LockChanged,
+    /// The process holding the lock exited: try again.
+    HolderExited,
+    /// The process we were asked to watch over exited.
+    ParentDied,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// Watches one lock file's name.
+#[derive(Debug)]
+pub struct Waiter {
+    inotify: Option<OwnedFd>,
+    name: Vec<u8>,
+    holder: Option<(i32, OwnedFd)>,
+    parent: Option<OwnedFd>,
+    remote: bool,
+}
+
+/// `statfs` magic numbers of file systems whose changes may come from other
+/// machines, where inotify cannot see them.
+const REMOTE_FS: &[i64] = &[
+    0x6969,      // NFS
+    0xFF53_4D42, // CIFS
+    0xFE53_4D42, // SMB2
+    0x517B,      // SMB
+    0x564C,      // NCP
+    0x0102_1997, // 9P (v9fs)
+    0x6573_5546, // FUSE (sshfs and friends)
+    0x7461_636F, // OCFS2
+    0x0116_1970, // GFS2
+    0x00C3_6400, // CEPH
+    0x5346_414F, // AFS
+    0x6B41_4653, // kAFS
+];
+
+fn parent_dir(lock: &Path) -> &Path {
+    match lock.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+impl Waiter {
+    /// Watch the directory of `lock` for its name going away.
+    pub fn new(lock: &Path) -> Waiter {
+        let dir = parent_dir(lock);
+        let name = lock
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let remote = rustix::fs::statfs(dir)
+            .map(|s| REMOTE_FS.contains(&{ s.f_type }))
+            .unwrap_or(false);
+        let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+            .ok()
+            .filter(|fd| {
+                inotify::add_watch(
+                    fd,
+                    dir,
+                    WatchFlags::DELETE
+                        | WatchFlags::MOVED_FROM
+                        | WatchFlags::MOVED_TO
+                        | WatchFlags::CREATE
+                        | WatchFlags::ATTRIB
+                        | WatchFlags::DELETE_SELF
+                        | WatchFlags::MOVE_SELF
+                        | WatchFlags::ONLYDIR,
+                )
+                .is_ok()
+            });
+        Waiter {
+            inotify,
+            name,
+            holder: None,
+            parent: None,
+            remote,
+        }
+    }
+
+    /// Can an unlink by anyone be seen as it happens? (No on remote file
+    /// systems or without inotify: then retry on the reference schedule.)
+    pub fn events_reliable(&self) -> bool {
+        self.inotify.is_some() && !self.remote
+    }
+
+    /// Also wake when process `pid` (the lock's holder) exits. `None`, or a
+    /// pid that cannot be watched, watches nothing.
+    pub fn watch_holder(&mut self, pid: Option<i32>) {
+        if self.holder.as_ref().map(|(p, _)| *p) == pid {
+            return;
+        }
+        self.holder = pid.and_then(|p| Some((p, pidfd(p)?)));
+    }
+
+    /// End waits with [`Event::ParentDied`] once process `pid` exits.
+    /// Returns false if it is already gone.
+    pub fn watch_parent(&mut self, pid: i32) -> bool {
+        self.parent = pidfd(pid);
+        self.parent.is_some()
+    }
+
+    /// Block until an event or `until`.
+    pub fn wait(&mut self, until: Instant) -> Event {
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Event::Deadline;
+            }
+            let left = until - now;
+            let timeout = rustix::time::Timespec {
+                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let flags = PollFlags::IN;
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+            let mut kinds = Vec::with_capacity(3);
+            if let Some(fd) = &self.parent {
+                fds.push(PollFd::new(fd, flags));
+                kinds.push(Event::ParentDied);
+            }
+            if let Some((_, fd)) = &self.holder {
+                fds.push(PollFd::new(fd, flags));
+                kinds.push(Event::HolderExited);
+            }
+            if let Some(fd) = &self.inotify {
+                fds.push(PollFd::new(fd, flags));
+                kinds.push(Event::LockChanged);
+            }
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(0) => return Event::Deadline,
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(_) => return Event::Deadline,
+            }
+            let ready: Vec<Event> = fds
+                .iter()
+                .zip(&kinds)
+                .filter(|(fd, _)| !fd.revents().is_empty())
+                .map(|(_, k)| *k)
+                .collect();
+            drop(fds);
+            for kind in ready {
+                match kind {
+                    Event::ParentDied => return Event::ParentDied,
+                    Event::HolderExited => {
+                        self.holder = None;
+                        return Event::HolderExited;
+                    }
+                    Event::LockChanged if self.drain_inotify() => return Event::LockChanged,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Read pending inotify events; true if one concerns the lock name (or
+    /// the directory itself went away).
+    fn drain_inotify(&mut self) -> bool {
+        let Some(fd) = &self.inotify else {
+            return false;
+        };
+        let mut relevant = false;
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(fd.as_fd(), &mut buf);
+        loop {
+            match reader.next() {
+                Ok(ev) => {
+                    let about_lock = ev
+                        .file_name()
+                        .is_some_and(|n| n.to_bytes() == self.name.as_slice());
+                    let about_dir = ev.events().intersects(
+                        inotify::ReadFlags::DELETE_SELF
+                            | inotify::ReadFlags::MOVE_SELF
+                            | inotify::ReadFlags::IGNORED
+                            | inotify::ReadFlags::QUEUE_OVERFLOW,
+                    );
+                    relevant |= about_lock || about_dir;
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => break, // EAGAIN: drained
+            }
+        }
+        relevant
+    }
+}
+
+/// A pidfd for `pid`, if the kernel has them and the process exists.
+fn pidfd(pid: i32) -> Option<OwnedFd> {
+    let pid = Pid::from_raw(pid)?;
+    rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()
+}
