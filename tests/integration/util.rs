@@ -152,13 +152,18 @@ impl Scratch {
         } else {
             now + Duration::from_secs(secs.unsigned_abs())
         };
+        let path = self.path(rel);
         let f = std::fs::File::options()
             .write(true)
-            .open(self.path(rel))
-            .or_else(|_| std::fs::File::open(self.path(rel)))
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path))
             .expect("open file to age");
-        f.set_times(std::fs::FileTimes::new().set_accessed(when).set_modified(when))
-            .expect("set file times");
+        f.set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(when)
+                .set_modified(when),
+        )
+        .expect("set file times");
     }
 
     pub fn read(&self, rel: impl AsRef<Path>) -> String {
