@@ -378,38 +378,59 @@ fn birth_time(lock: &Path) -> Option<FsTime> {
 /// check that the name still refers to the judged file and that it is still
 /// stale (judged again). Anyone who creates a lock does so by `link`, which
 /// cannot replace the stale file, so once the check passes nothing but
-/// another breaker could remove it — and breakers wait for each other. The
-/// loser of the race finds a different file (or none) and removes nothing.
+/// another remover could take it away — and removers wait for each other.
+/// The loser of the race finds a different file (or none) and removes
+/// nothing.
+///
+/// Owners removing their own lock ([`remove`]) take the same directory lock,
+/// so the name can only lose its file under it.
 ///
 /// Returns Ok whether or not this call removed it; errors are unlink's.
 /// Where the directory cannot be locked (not readable; some NFS setups), it
 /// degrades to upstream's check-then-unlink.
-pub fn break_stale(
-    lock: &Path,
-    judged: &Judgement,
-    policy: Policy,
-    now: FsTime,
-) -> Result<(), Errno> {
-    let dir = rustix::fs::open(
-        lock_dir(lock),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok();
-    let serialised = dir
-        .as_ref()
-        .is_some_and(|d| rustix::fs::flock(d, FlockOperation::LockExclusive).is_ok());
-    if serialised {
+pub fn break_stale(lock: &Path, judged: &Judgement, policy: Policy, now: FsTime) -> Result<(), Errno> {
+    let _serialised = DirLock::take(lock);
+    if _serialised.is_some() {
         let again = judge(lock, policy, now);
         if again.id.is_none() || again.id != judged.id || !again.stale {
             return Ok(()); // someone else broke it, or it came back to life
         }
     }
+    unlink_lock(lock)
+}
+
+/// An exclusive flock(2) on a lock's directory, taken by every lockkit
+/// process that *removes* a lock name (breakers and owners alike), so that
+/// a breaker's re-check and its unlink see the same file.
+struct DirLock {
+    /// Held for its lock; closing it releases the lock.
+    _dir: OwnedFd,
+}
+
+impl DirLock {
+    /// `None` where the directory cannot be opened or locked.
+    fn take(lock: &Path) -> Option<DirLock> {
+        let dir = rustix::fs::open(
+            lock_dir(lock),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        loop {
+            match rustix::fs::flock(&dir, FlockOperation::LockExclusive) {
+                Ok(()) => return Some(DirLock { _dir: dir }),
+                Err(Errno::INTR) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn unlink_lock(lock: &Path) -> Result<(), Errno> {
     match rustix::fs::unlink(lock) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(e),
     }
-    // The directory lock goes with `dir`.
 }
 
 /// When to try again if nothing tells us sooner: the reference tool's sleeps
@@ -515,12 +536,11 @@ pub fn touch(lock: &Path) -> Result<(), Errno> {
     rustix::fs::utimensat(rustix::fs::CWD, lock, &now, AtFlags::empty())
 }
 
-/// Remove a lock; one that is already gone is fine.
+/// Remove a lock; one that is already gone is fine. Serialised with
+/// stale-lock breakers (see [`break_stale`]).
 pub fn remove(lock: &Path) -> Result<(), Errno> {
-    match rustix::fs::unlink(lock) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(e),
-    }
+    let _serialised = DirLock::take(lock);
+    unlink_lock(lock)
 }
 
 /// A path as a C string for a signal handler (NUL bytes cannot occur in
