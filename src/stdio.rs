@@ -5,9 +5,10 @@
 //!   `flock --verbose lock cmd | cat` prints the command's output *before*
 //!   flock's own lines, and an `exec` (`flock -F`) discards what was pending.
 //! * stderr is unbuffered.
-//! * At exit, a failed stdout write is reported as `<prog>: write error…` and
-//!   turns the exit code into 1 (EPIPE and a closed stdout are fine); an
-//!   earlier failed stderr write turns it into 1 silently.
+//! * At exit, for tools that check (util-linux's close_stdout), a failed
+//!   stdout write is reported as `<prog>: write error…` and turns the exit
+//!   code into 1 (EPIPE and a closed stdout are fine); an earlier failed
+//!   stderr write turns it into 1 silently.
 
 use std::ffi::OsStr;
 use std::os::fd::BorrowedFd;
@@ -81,6 +82,13 @@ impl Stdio {
             }
         }
         if self.err_failed { 1 } else { code }
+    }
+
+    /// Flush before the process ends, ignoring errors, as C programs that do
+    /// not check their streams at exit behave.
+    pub fn finish_unchecked(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let _ = write_all(stdout_fd(), &pending);
     }
 
     fn write_error(&mut self, prog: &OsStr, errno: Option<Errno>) {
