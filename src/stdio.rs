@@ -73,7 +73,9 @@ impl Stdio {
             self.write_error(prog, None);
             code = 1;
         } else {
-            match write_all(stdout_fd(), &pending) {
+            // util-linux also dups and closes the descriptor, to catch errors
+            // that only close reports (NFS); a full descriptor table fails it.
+            match write_all(stdout_fd(), &pending).and_then(|()| dup_close(stdout_fd())) {
                 Ok(()) | Err(Errno::BADF) | Err(Errno::PIPE) => {}
                 Err(e) => {
                     self.write_error(prog, Some(e));
@@ -81,7 +83,14 @@ impl Stdio {
                 }
             }
         }
-        if self.err_failed { 1 } else { code }
+        let stderr_ok =
+            !self.err_failed && !matches!(dup_close(stderr_fd()), Err(e) if e != Errno::BADF);
+        if stderr_ok { code } else { 1 }
+    }
+
+    /// Forget buffered stdout, as a C program's `_exit` does.
+    pub fn discard(&mut self) {
+        self.pending.clear();
     }
 
     /// Flush before the process ends, ignoring errors, as C programs that do
@@ -109,6 +118,11 @@ fn stdout_fd() -> BorrowedFd<'static> {
 
 fn stderr_fd() -> BorrowedFd<'static> {
     rustix::stdio::stderr()
+}
+
+/// `close(dup(fd))`: what util-linux's exit-time check does after flushing.
+fn dup_close(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 0).map(drop)
 }
 
 /// `write(2)` until done; EINTR is retried.

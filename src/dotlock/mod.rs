@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::io::Errno;
 
 use crate::Prog;
 use crate::error::{Error, Result, strerror};
-use crate::lock::child::{Command, SpawnError};
+use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
 use crate::lock::dotfile::{self, AcquireError, Backoff, Policy, Temp, TempError};
 use crate::stdio::Stdio;
@@ -218,8 +217,10 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     to_default.retain(|s| !is_ignored(*s));
     cmd.default_signals(&to_default);
     let status = match cmd.spawn() {
-        Ok(child) => Ok(supervise(config, &child, &wake_rd, &flags)),
-        Err(SpawnError::Exec(e)) => Err(e),
+        Ok(child) => match supervise(config, &child, &wake_rd, &flags) {
+            (Status::ExecFailed(e), _) => Err(e),
+            (status, forwarded) => Ok((status.code(), forwarded)),
+        },
         Err(SpawnError::Fork(e)) => {
             let _ = dotfile::remove(lock);
             let err = Error::silent(L_ERROR);
@@ -301,7 +302,7 @@ fn supervise(
     child: &crate::lock::child::Child,
     wake: &OwnedFd,
     flags: &[(libc::c_int, Arc<AtomicBool>)],
-) -> (u8, Option<libc::c_int>) {
+) -> (Status, Option<libc::c_int>) {
     let pidfd = rustix::process::pidfd_open(child.pid(), rustix::process::PidfdFlags::empty()).ok();
     let mut forwarded = None;
     let touch_every = rustix::time::Timespec {
@@ -338,19 +339,10 @@ fn supervise(
             let _ = dotfile::touch(&config.lock);
             last_touch = std::time::Instant::now();
         }
-        match rustix::process::waitpid(Some(child.pid()), rustix::process::WaitOptions::NOHANG) {
-            Ok(Some((_, st))) => {
-                let code = if let Some(c) = st.exit_status() {
-                    c as u8
-                } else if let Some(s) = st.terminating_signal() {
-                    (128 + s) as u8
-                } else {
-                    continue;
-                };
-                return (code, forwarded);
-            }
-            Ok(None) | Err(Errno::INTR) => {}
-            Err(_) => return (L_ERROR, forwarded),
+        match child.try_wait() {
+            Ok(Some(status)) => return (status, forwarded),
+            Ok(None) => {}
+            Err(_) => return (Status::Exited(L_ERROR), forwarded),
         }
     }
 }

@@ -16,7 +16,7 @@ use rustix::time::ClockId;
 use crate::Prog;
 use crate::error::sysexits::{EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OSERR, EX_UNAVAILABLE};
 use crate::error::{Error, Result};
-use crate::lock::child::{Command, SpawnError};
+use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
 use crate::lock::timer::Deadline;
@@ -164,8 +164,11 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     };
     if config.no_fork {
         // The command becomes the holder: the lock descriptor is not
-        // close-on-exec, and what stdout had buffered is dropped by exec.
-        return Err(exec_failed(cmd.exec()));
+        // close-on-exec, and what stdout had buffered is dropped by exec —
+        // or, if exec fails, by util-linux's `_exit`.
+        let e = cmd.exec();
+        io.discard();
+        return Err(exec_failed(e));
     }
     if config.close {
         let fd = match &file {
@@ -174,16 +177,21 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         };
         cmd.close_in_child(fd);
     }
-    let child = cmd.spawn().map_err(|e| match e {
-        SpawnError::Fork(e) => Error::errno(EX_OSERR, &prog.name, "fork failed", e),
-        SpawnError::Exec(e) => exec_failed(e),
-    })?;
+    let child = cmd
+        .spawn()
+        .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
     // No signal is caught or forwarded while the command runs: a killed
     // flock leaves the command running (and holding the lock), as upstream.
     let status = child
         .wait()
         .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
-    Ok(status.code())
+    // Like util-linux, hold the descriptor (and our share of the lock)
+    // until the process exits, after the exit-time output checks.
+    std::mem::forget(file);
+    match status {
+        Status::ExecFailed(e) => Err(exec_failed(e)),
+        other => Ok(other.code()),
+    }
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

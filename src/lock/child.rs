@@ -8,10 +8,12 @@
 //! descriptor unless asked to close it.
 //!
 //! `execvp` is glibc's: it searches PATH and runs an executable without a
-//! `#!` line through /bin/sh, as the reference tools do.
+//! `#!` line through /bin/sh, as the reference tools do. Only the child
+//! calls it, so the C tools' "message from the child, then `_exit`" and our
+//! "exec error reported with the status" look the same from outside.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::io::Errno;
@@ -29,13 +31,14 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnError {
     Fork(Errno),
-    Exec(Errno),
 }
 
 /// A started command.
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
+    /// A page shared with the child, where it leaves errno if exec fails.
+    report: ExecReport,
 }
 
 /// How a command ended.
@@ -43,15 +46,65 @@ pub struct Child {
 pub enum Status {
     Exited(u8),
     Signaled(i32),
+    /// It never ran: exec failed with this error.
+    ExecFailed(Errno),
 }
 
 impl Status {
     /// The shell's convention: the exit status, or 128 + the signal number.
+    /// (An exec failure has no code of its own; tools choose one.)
     pub fn code(self) -> u8 {
         match self {
             Status::Exited(c) => c,
             Status::Signaled(s) => (128 + s) as u8,
+            Status::ExecFailed(_) => 127,
         }
+    }
+}
+
+/// One shared anonymous page: the child writes its exec errno there before
+/// `_exit`; the parent reads it once the child has been reaped. Unlike the
+/// usual close-on-exec pipe this needs no file descriptors, so a command
+/// still starts where util-linux's would under a tight `ulimit -n`.
+#[derive(Debug)]
+struct ExecReport {
+    page: *mut libc::c_int,
+}
+
+const PAGE: usize = 4096;
+
+impl ExecReport {
+    fn new() -> Result<ExecReport, Errno> {
+        // SAFETY: a fresh anonymous shared mapping; nothing aliases it.
+        let page = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                PAGE,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )?
+        };
+        Ok(ExecReport { page: page.cast() })
+    }
+
+    /// In the child, after a failed exec.
+    fn set(&self, errno: libc::c_int) {
+        // SAFETY: the page is mapped, writable and int-aligned.
+        unsafe { std::ptr::write_volatile(self.page, errno) };
+    }
+
+    /// In the parent, after the child was reaped.
+    fn get(&self) -> Option<Errno> {
+        // SAFETY: as above; the child has exited, so no concurrent write.
+        let e = unsafe { std::ptr::read_volatile(self.page) };
+        (e != 0).then(|| Errno::from_raw_os_error(e))
+    }
+}
+
+impl Drop for ExecReport {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the page mapped in `new`, once.
+        let _ = unsafe { rustix::mm::munmap(self.page.cast(), PAGE) };
     }
 }
 
@@ -114,18 +167,14 @@ impl Command {
         errno()
     }
 
-    /// Fork and exec. An exec failure is reported here (through a
-    /// close-on-exec pipe), not as the child's exit status.
+    /// Fork and exec. An exec failure shows when the child is waited for,
+    /// as [`Status::ExecFailed`].
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         let argv = self.pointers();
-        if argv.len() < 2 {
-            return Err(SpawnError::Exec(Errno::NOENT));
-        }
         reset_sigchld();
-        let (rd, wr) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SpawnError::Fork)?;
+        let report = ExecReport::new().map_err(SpawnError::Fork)?;
         // SAFETY: the process is single-threaded; the child only calls
-        // async-signal-safe functions (close, execvp, write, _exit) on data
+        // async-signal-safe functions (signal, close, execvp, _exit) on data
         // prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
@@ -140,35 +189,19 @@ impl Command {
                 if let Some(fd) = self.close_in_child {
                     libc::close(fd);
                 }
-                libc::execvp(argv[0], argv.as_ptr());
-                let e = *libc::__errno_location();
-                let bytes = e.to_ne_bytes();
-                libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+                if argv.len() < 2 {
+                    report.set(libc::ENOENT);
+                } else {
+                    libc::execvp(argv[0], argv.as_ptr());
+                    report.set(*libc::__errno_location());
+                }
                 libc::_exit(127);
             }
         }
-        drop(wr);
-        let child = Child {
+        Ok(Child {
             pid: Pid::from_raw(pid).ok_or(SpawnError::Fork(Errno::AGAIN))?,
-        };
-        let mut buf = [0u8; 4];
-        let mut got = 0;
-        while got < buf.len() {
-            match rustix::io::read(&rd, &mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::INTR) => {}
-                Err(_) => break,
-            }
-        }
-        if got == buf.len() {
-            // The child could not exec and has exited: reap it.
-            let _ = child.wait();
-            return Err(SpawnError::Exec(Errno::from_raw_os_error(
-                i32::from_ne_bytes(buf),
-            )));
-        }
-        Ok(child)
+            report,
+        })
     }
 }
 
@@ -180,19 +213,30 @@ impl Child {
     /// Wait for the command to end (retrying on EINTR).
     pub fn wait(&self) -> Result<Status, Errno> {
         loop {
-            match rustix::process::waitpid(Some(self.pid), WaitOptions::empty()) {
-                Ok(Some((_, st))) => {
-                    if let Some(code) = st.exit_status() {
-                        return Ok(Status::Exited(code as u8));
-                    }
-                    if let Some(sig) = st.terminating_signal() {
-                        return Ok(Status::Signaled(sig));
-                    }
-                }
-                Ok(None) => {}
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e),
+            if let Some(status) = self.poll(WaitOptions::empty())? {
+                return Ok(status);
             }
+        }
+    }
+
+    /// Its status if it has ended, without blocking.
+    pub fn try_wait(&self) -> Result<Option<Status>, Errno> {
+        self.poll(WaitOptions::NOHANG)
+    }
+
+    fn poll(&self, options: WaitOptions) -> Result<Option<Status>, Errno> {
+        match rustix::process::waitpid(Some(self.pid), options) {
+            Ok(Some((_, st))) => {
+                if let Some(e) = self.report.get() {
+                    return Ok(Some(Status::ExecFailed(e)));
+                }
+                if let Some(code) = st.exit_status() {
+                    return Ok(Some(Status::Exited(code as u8)));
+                }
+                Ok(st.terminating_signal().map(Status::Signaled))
+            }
+            Ok(None) | Err(Errno::INTR) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

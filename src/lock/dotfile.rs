@@ -388,7 +388,12 @@ fn birth_time(lock: &Path) -> Option<FsTime> {
 /// Returns Ok whether or not this call removed it; errors are unlink's.
 /// Where the directory cannot be locked (not readable; some NFS setups), it
 /// degrades to upstream's check-then-unlink.
-pub fn break_stale(lock: &Path, judged: &Judgement, policy: Policy, now: FsTime) -> Result<(), Errno> {
+pub fn break_stale(
+    lock: &Path,
+    judged: &Judgement,
+    policy: Policy,
+    now: FsTime,
+) -> Result<(), Errno> {
     let _serialised = DirLock::take(lock);
     if _serialised.is_some() {
         let again = judge(lock, policy, now);
