@@ -16,6 +16,7 @@ pub mod error;
 pub mod flock;
 pub mod getopt;
 pub mod lock;
+pub mod lockfile;
 pub mod stdio;
 
 /// How the running tool names itself.

@@ -49,6 +49,13 @@ const TOOLS: &[Tool] = &[
         run: lockkit::dotlock::run,
         checks_output: false,
     },
+    Tool {
+        name: "lockfile",
+        aliases: &[],
+        about: "Conditionally create lock files, several at once (drop-in for procmail's lockfile(1))",
+        run: lockkit::lockfile::run,
+        checks_output: false,
+    },
 ];
 
 fn find_tool(name: &OsStr) -> Option<&'static Tool> {

@@ -19,7 +19,7 @@ use crate::Prog;
 use crate::error::{Error, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{self, AcquireError, Backoff, Policy, Temp, TempError};
+use crate::lock::dotfile::{self, AcquireError, AgeLimit, Backoff, Policy, Temp, TempError};
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -76,7 +76,8 @@ pub fn run(prog: &Prog, args: &[OsString], _io: &mut Stdio) -> Result<u8> {
 fn policy(config: &Config) -> Policy {
     Policy {
         use_pid: config.use_pid,
-        max_age: MAX_AGE,
+        age: AgeLimit::After(MAX_AGE),
+        follow_symlinks: true,
     }
 }
 

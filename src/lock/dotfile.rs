@@ -159,12 +159,12 @@ impl Temp {
     pub fn link_to(&self, lock: &Path) -> Result<Link, Errno> {
         // The return value of link(2) is not trusted (a retransmitted NFS
         // request can report EEXIST for our own success): identity decides.
-        let _ = rustix::fs::link(&self.path, lock);
+        let linked = rustix::fs::link(&self.path, lock).err();
         let mine = rustix::fs::lstat(&self.path)?;
         match rustix::fs::lstat(lock) {
             Ok(st) if FileId::of(&st) == FileId::of(&mine) => Ok(Link::Acquired),
-            Ok(_) => Ok(Link::Held),
-            Err(e) => Ok(Link::NoLock(e)),
+            Ok(_) => Ok(Link::Held(linked)),
+            Err(e) => Ok(Link::NoLock(linked, e)),
         }
     }
 
@@ -197,10 +197,11 @@ fn close_checked(fd: OwnedFd) -> Result<(), Errno> {
 pub enum Link {
     /// The lock is ours.
     Acquired,
-    /// Another file holds the name.
-    Held,
-    /// The lock name cannot be examined (e.g. hard links unsupported).
-    NoLock(Errno),
+    /// Another file holds the name (with link's error, if it gave one).
+    Held(Option<Errno>),
+    /// The lock name cannot be examined (e.g. hard links unsupported): link's
+    /// error, if any, and lstat's.
+    NoLock(Option<Errno>, Errno),
 }
 
 /// How to judge an existing lock.
@@ -209,9 +210,35 @@ pub struct Policy {
     /// Read a pid from the lock: a live process keeps it valid, a dead one
     /// makes it stale (`-p`).
     pub use_pid: bool,
-    /// Without a usable pid, a lock this old (by its mtime, on the file
-    /// system's clock) is stale.
-    pub max_age: Duration,
+    /// Without a usable pid, when the lock's age (by its mtime, on the file
+    /// system's clock) makes it stale.
+    pub age: AgeLimit,
+    /// Judge a symlink at the lock name by its target (liblockfile: a
+    /// dangling one is stale) rather than by the link itself (procmail).
+    pub follow_symlinks: bool,
+}
+
+/// An age rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeLimit {
+    /// Stale once this old (liblockfile: 300 s).
+    After(Duration),
+    /// Stale when strictly more than this many whole seconds old (procmail's
+    /// `-l`); a negative limit makes any lock stale, a future one never is.
+    OverSeconds(i64),
+}
+
+impl AgeLimit {
+    /// The moment a lock with this mtime becomes stale.
+    fn expiry(self, mtime: FsTime) -> FsTime {
+        match self {
+            AgeLimit::After(d) => mtime.plus(d),
+            AgeLimit::OverSeconds(n) => {
+                let mtime_sec = mtime.0.div_euclid(1_000_000_000);
+                FsTime((mtime_sec + i128::from(n) + 1) * 1_000_000_000)
+            }
+        }
+    }
 }
 
 /// What an existing lock looks like.
@@ -238,8 +265,12 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
         holder: None,
         expires: None,
     };
-    // Validity follows symlinks, as upstream: a dangling one is stale.
-    let Ok(st) = rustix::fs::stat(lock) else {
+    let st = if policy.follow_symlinks {
+        rustix::fs::stat(lock)
+    } else {
+        rustix::fs::lstat(lock)
+    };
+    let Ok(st) = st else {
         return stale;
     };
     let mtime = FsTime::of(st.st_mtime, st.st_mtime_nsec as i64);
@@ -263,7 +294,7 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
             }
         }
     }
-    let expires = mtime.plus(policy.max_age);
+    let expires = policy.age.expiry(mtime);
     Judgement {
         id,
         stale: now >= expires,
@@ -483,13 +514,13 @@ pub fn acquire(
         let mut expiry = None;
         match temp.link_to(lock).map_err(AcquireError::TempLost)? {
             Link::Acquired => return Ok(()),
-            Link::NoLock(_) => {
+            Link::NoLock(..) => {
                 unexaminable += 1;
                 if unexaminable >= 7 {
                     return Err(AcquireError::GaveUp);
                 }
             }
-            Link::Held => {
+            Link::Held(_) => {
                 unexaminable = 0;
                 let j = judge(lock, policy, temp.fs_now());
                 if j.stale {

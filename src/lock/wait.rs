@@ -37,6 +37,9 @@ pub enum Event {
     ParentDied,
     /// The deadline passed.
     Deadline,
+    /// The descriptor given to [`Waiter::watch_fd`] became readable (e.g. a
+    /// signal's self-pipe).
+    Interrupted,
 }
 
 /// Watches one lock file's name.
@@ -46,6 +49,7 @@ pub struct Waiter {
     name: Vec<u8>,
     holder: Option<(i32, OwnedFd)>,
     parent: Option<OwnedFd>,
+    extra: Option<OwnedFd>,
     remote: bool,
 }
 
@@ -106,6 +110,7 @@ impl Waiter {
             name,
             holder: None,
             parent: None,
+            extra: None,
             remote,
         }
     }
@@ -132,6 +137,12 @@ impl Waiter {
         self.parent.is_some()
     }
 
+    /// End waits with [`Event::Interrupted`] when `fd` is readable. The
+    /// caller drains it.
+    pub fn watch_fd(&mut self, fd: OwnedFd) {
+        self.extra = Some(fd);
+    }
+
     /// Block until an event or `until`.
     pub fn wait(&mut self, until: Instant) -> Event {
         loop {
@@ -145,8 +156,12 @@ impl Waiter {
                 tv_nsec: i64::from(left.subsec_nanos()),
             };
             let flags = PollFlags::IN;
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
-            let mut kinds = Vec::with_capacity(3);
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
+            let mut kinds = Vec::with_capacity(4);
+            if let Some(fd) = &self.extra {
+                fds.push(PollFd::new(fd, flags));
+                kinds.push(Event::Interrupted);
+            }
             if let Some(fd) = &self.parent {
                 fds.push(PollFd::new(fd, flags));
                 kinds.push(Event::ParentDied);
@@ -175,6 +190,7 @@ impl Waiter {
             for kind in ready {
                 match kind {
                     Event::ParentDied => return Event::ParentDied,
+                    Event::Interrupted => return Event::Interrupted,
                     Event::HolderExited => {
                         self.holder = None;
                         return Event::HolderExited;

@@ -1,0 +1,740 @@
+//! `lockfile`: a drop-in for procmail's lockfile(1) (Debian procmail 3.22,
+//! which reports v3.23pre).
+//!
+//! The front end: procmail's one-pass, left-to-right grammar, where each
+//! file is locked when it is reached with the options in force there, and
+//! its messages and exit codes. The lock-file machinery (temp file + link,
+//! forcing a stale lock, event-driven waiting, signal cleanup) is
+//! `crate::lock`'s, shared with `dotlock`.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+
+use crate::Prog;
+use crate::error::Result;
+use crate::error::sysexits::{EX_CANTCREAT, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
+use crate::lock::cleanup;
+use crate::lock::dotfile::{self, AgeLimit, FileId, Link, Policy, Temp, TempError};
+use crate::lock::wait::Waiter;
+use crate::stdio::Stdio;
+
+const USAGE: &str =
+    "Usage: lockfile -v | -nnn | -r nnn | -l nnn | -s nnn | -! | -ml | -mu | file ...\n";
+const HELP: &str = "\t-v\tdisplay the version number and exit
+\t-nnn\twait nnn seconds between locking attempts
+\t-r nnn\tmake at most nnn retries before giving up on a lock
+\t-l nnn\tset locktimeout to nnn seconds
+\t-s nnn\tsuspend nnn seconds after a locktimeout occurred
+\t-!\tinvert the exitcode of lockfile
+\t-ml\tlock your system mail-spool file
+\t-mu\tunlock your system mail-spool file
+";
+
+/// procmail's defaults.
+const SLEEPTIME: i32 = 8;
+const RETRIES: i32 = -1;
+const SUSPEND: i32 = 16;
+
+/// The signals procmail's lockfile turns into "Signal received" (75).
+const GIVE_UP_SIGNALS: &[libc::c_int] = &[libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
+
+/// How a run ends early.
+#[derive(Debug)]
+enum Stop {
+    /// Status 64: usage (already printed), `-v`, `-h`.
+    Usage,
+    /// A lock could not be had: status and the message's reason.
+    Failed(u8),
+}
+
+/// C `strtol(s, &end, 10)` stored in an `int`: the value (0 if no digits),
+/// whether digits were read, and the unparsed rest.
+fn strtol_int(s: &[u8]) -> (i32, bool, &[u8]) {
+    let t = &s[s
+        .iter()
+        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
+        .count()..];
+    let (neg, body) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = body.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return (0, false, s);
+    }
+    let mut v: i128 = 0;
+    for &d in &body[..n] {
+        v = (v * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1);
+    }
+    let v = if neg { -v } else { v };
+    let long = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    (long as i32, true, &body[n..])
+}
+
+/// The user's mailbox lock: `/var/mail/<login>.lock`. `$LOGNAME` is used if
+/// it names the real uid (as is, or cut at `@` and lower-cased), else the
+/// real uid's passwd entry.
+fn mailbox_lock() -> Option<PathBuf> {
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let by_logname = std::env::var_os("LOGNAME").and_then(|l| {
+        let name = l.into_vec();
+        let cut: Vec<u8> = name
+            .split(|&b| b == b'@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        [name, cut]
+            .into_iter()
+            .find_map(|n| passwd_name(Lookup::Name(&n)).filter(|(u, _)| *u == uid))
+    });
+    let (_, login) = by_logname.or_else(|| passwd_name(Lookup::Uid(uid)))?;
+    let mut p = b"/var/mail/".to_vec();
+    p.extend_from_slice(&login);
+    p.extend_from_slice(b".lock");
+    Some(PathBuf::from(OsString::from_vec(p)))
+}
+
+enum Lookup<'a> {
+    Name(&'a [u8]),
+    Uid(libc::uid_t),
+}
+
+/// A passwd entry's uid and login name.
+fn passwd_name(how: Lookup<'_>) -> Option<(libc::uid_t, Vec<u8>)> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; the getpw*_r calls fill it with pointers
+    // into `buf`, which outlives their use.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = match how {
+            Lookup::Name(n) => {
+                let c = std::ffi::CString::new(n).ok()?;
+                libc::getpwnam_r(
+                    c.as_ptr(),
+                    &mut pw,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut result,
+                )
+            }
+            Lookup::Uid(u) => {
+                libc::getpwuid_r(u, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result)
+            }
+        };
+        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        Some((
+            pw.pw_uid,
+            std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
+        ))
+    }
+}
+
+/// procmail's temp name: `_` + pid + serial + time (base-64 digits, low
+/// bits first) + `.` + host, at most 29 bytes, in the lock's directory.
+fn temp_name(lock: &Path, serial: usize) -> PathBuf {
+    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    fn b64(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            out.push(DIGITS[(v & 63) as usize]);
+            v >>= 6;
+            if v == 0 {
+                break;
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = b"_".to_vec();
+    b64(u64::from(std::process::id()), &mut name);
+    name.push(b".,+%"[serial % 4]);
+    b64(now + (serial / 4) as u64, &mut name);
+    name.push(b'.');
+    let host = rustix::system::uname();
+    for &c in host.nodename().to_bytes() {
+        if matches!(c, b'/' | b':' | b'\\') {
+            name.extend_from_slice(format!("\\{c:03o}").as_bytes());
+        } else {
+            name.push(c);
+        }
+    }
+    name.truncate(29);
+    let bytes = lock.as_os_str().as_bytes();
+    let cut = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let mut path = bytes[..cut].to_vec();
+    path.extend_from_slice(&name);
+    PathBuf::from(OsString::from_vec(path))
+}
+
+/// The run's state, as the arguments are processed.
+struct Run<'a> {
+    io: &'a mut Stdio,
+    sleeptime: i32,
+    retries: i32,
+    locktimeout: i32,
+    suspend: i32,
+    invert: bool,
+    /// A `-m…` has been seen.
+    mailbox_seen: bool,
+    /// Something was attempted (a file, `-ml`, a successful `-mu`).
+    worked: bool,
+    /// Locks this run made, with their identity (so cleanup never removes
+    /// a lock someone else made in their place).
+    made: Vec<(PathBuf, FileId, cleanup::Guard)>,
+    signals: Signals,
+    /// When procmail would make its next attempt.
+    due: Option<Instant>,
+}
+
+/// Signals noted while waiting.
+struct Signals {
+    flags: Vec<Arc<AtomicBool>>,
+    wake: Option<OwnedFd>,
+}
+
+impl Signals {
+    /// HUP, INT, QUIT and TERM (unless inherited ignored) set a flag and wake
+    /// the waiter; the others keep the cleanup handler.
+    fn install() -> Signals {
+        let mut flags = Vec::new();
+        let mut wake = None;
+        if let Ok((rd, wr)) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        ) {
+            for &sig in GIVE_UP_SIGNALS {
+                if is_ignored(sig) {
+                    continue;
+                }
+                // SAFETY: resetting a disposition, so signal-hook does not
+                // chain to the cleanup handler.
+                unsafe { libc::signal(sig, libc::SIG_DFL) };
+                let flag = Arc::new(AtomicBool::new(false));
+                let ok = signal_hook::flag::register(sig, Arc::clone(&flag)).is_ok()
+                    && wr
+                        .try_clone()
+                        .ok()
+                        .is_some_and(|w| signal_hook::low_level::pipe::register(sig, w).is_ok());
+                if ok {
+                    flags.push(flag);
+                }
+            }
+            wake = Some(rd);
+        }
+        // SIGPIPE is ignored, as procmail does.
+        // SAFETY: setting a disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        Signals { flags, wake }
+    }
+
+    fn received(&self) -> bool {
+        if let Some(fd) = &self.wake {
+            let mut buf = [0u8; 64];
+            while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
+        }
+        self.flags.iter().any(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn wake_fd(&self) -> Option<OwnedFd> {
+        self.wake.as_ref().and_then(|w| w.try_clone().ok())
+    }
+
+    /// Sleep `secs`, cut short by a signal.
+    fn sleep(&self, secs: i32) {
+        let secs = secs.max(0) as i64;
+        let timeout = rustix::time::Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        match &self.wake {
+            Some(w) => {
+                let mut fds = [rustix::event::PollFd::new(w, rustix::event::PollFlags::IN)];
+                let _ = rustix::event::poll(&mut fds, Some(&timeout));
+            }
+            None => std::thread::sleep(Duration::from_secs(secs as u64)),
+        }
+    }
+}
+
+fn is_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: querying a disposition into a zeroed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// `lockfile: <what>, giving up on "<name>"`
+fn giving_up(what: &str, name: &OsStr) -> Vec<u8> {
+    let mut m = format!("lockfile: {what}, giving up on \"").into_bytes();
+    m.extend_from_slice(name.as_bytes());
+    m.extend_from_slice(b"\"\n");
+    m
+}
+
+fn quoted(prefix: &str, name: &OsStr, suffix: &str) -> Vec<u8> {
+    let mut m = format!("lockfile: {prefix} \"").into_bytes();
+    m.extend_from_slice(name.as_bytes());
+    m.push(b'"');
+    m.extend_from_slice(suffix.as_bytes());
+    m.push(b'\n');
+    m
+}
+
+impl Run<'_> {
+    fn say(&mut self, bytes: &[u8]) {
+        self.io.err(bytes);
+    }
+
+    /// Lock one file (procmail's per-file loop), waking early when the lock
+    /// is released.
+    fn lock(&mut self, name: &OsStr) -> std::result::Result<(), Stop> {
+        let mut lock = PathBuf::from(name);
+        'name: loop {
+            let mut serial = 0;
+            let temp = loop {
+                match Temp::create(&temp_name(&lock, serial), b"0", 0o444) {
+                    Ok(t) => break t,
+                    Err(TempError::Create(Errno::EXIST)) if serial < 8 => serial += 1,
+                    Err(TempError::Create(e) | TempError::Write(e)) => {
+                        self.link_error(&mut lock, e)?;
+                        continue 'name;
+                    }
+                }
+            };
+            let mut waiter = Waiter::new(&lock);
+            if let Some(fd) = self.signals.wake_fd() {
+                waiter.watch_fd(fd);
+            }
+            loop {
+                let errno = match temp.link_to(&lock) {
+                    Ok(Link::Acquired) => {
+                        let id = temp.id();
+                        let guard = cleanup::Guard::new(&lock);
+                        self.made.push((lock, id, guard));
+                        return Ok(());
+                    }
+                    Ok(Link::Held(e)) => e.unwrap_or(Errno::EXIST),
+                    Ok(Link::NoLock(e, stat)) => e.unwrap_or(stat),
+                    Err(e) => e,
+                };
+                if self.signals.received() {
+                    self.say(&giving_up("Signal received", lock.as_os_str()));
+                    return Err(Stop::Failed(EX_TEMPFAIL));
+                }
+                if errno == Errno::XDEV {
+                    // No hard links across this boundary: an O_EXCL create,
+                    // as procmail falls back to (an empty lock).
+                    match exclusive_create(&lock) {
+                        Ok(id) => {
+                            let guard = cleanup::Guard::new(&lock);
+                            self.made.push((lock, id, guard));
+                            return Ok(());
+                        }
+                        Err(Errno::EXIST) => {}
+                        Err(e) => {
+                            self.link_error(&mut lock, e)?;
+                            continue 'name;
+                        }
+                    }
+                } else if errno != Errno::EXIST {
+                    self.link_error(&mut lock, errno)?;
+                    continue 'name;
+                }
+                // Held. Force it if it is older than the locktimeout.
+                let mut expiry = None;
+                if self.locktimeout != 0 {
+                    let policy = Policy {
+                        use_pid: false,
+                        age: AgeLimit::OverSeconds(i64::from(self.locktimeout)),
+                        follow_symlinks: false,
+                    };
+                    let now = temp.fs_now();
+                    let j = dotfile::judge(&lock, policy, now);
+                    if j.stale {
+                        let forced = dotfile::break_stale(&lock, &j, policy, now);
+                        let denied = forced.is_err();
+                        let text = if denied {
+                            "Forced unlock denied on"
+                        } else {
+                            "Forcing lock on"
+                        };
+                        self.say(&quoted(text, lock.as_os_str(), ""));
+                        if denied {
+                            // procmail loops here forever; a refused force
+                            // spends a retry like any failed attempt.
+                            self.spend_retry(&lock)?;
+                        }
+                        self.signals.sleep(self.suspend);
+                        continue;
+                    }
+                    expiry = j.expires.map(|t| temp.local_instant(t));
+                }
+                // The reference's next attempt: a moment shared by all files
+                // (an early wake-up does not move the schedule, so a run
+                // gives up when procmail's would).
+                let due_at = match self.due {
+                    Some(t) if t > Instant::now() => t,
+                    _ => {
+                        self.spend_retry(&lock)?;
+                        let t = Instant::now() + Duration::from_secs(self.sleeptime.max(0) as u64);
+                        self.due = Some(t);
+                        t
+                    }
+                };
+                let until = expiry.map_or(due_at, |e| e.min(due_at));
+                waiter.wait(until);
+            }
+        }
+    }
+
+    /// A plain failed attempt: give up if no retries are left, else use one.
+    fn spend_retry(&mut self, lock: &Path) -> std::result::Result<(), Stop> {
+        if self.retries == 0 {
+            self.say(&giving_up("Sorry", lock.as_os_str()));
+            return Err(Stop::Failed(EX_CANTCREAT));
+        }
+        if self.retries > 0 {
+            self.retries -= 1;
+        }
+        Ok(())
+    }
+
+    /// An attempt failed with something other than "held": too long a name
+    /// is shortened to be retried (Ok); anything else ends the run.
+    fn link_error(&mut self, lock: &mut PathBuf, e: Errno) -> std::result::Result<(), Stop> {
+        if e == Errno::NAMETOOLONG {
+            let bytes = lock.as_os_str().as_bytes();
+            if bytes.len() >= 2 && bytes[bytes.len() - 2] != b'/' {
+                self.say(&quoted(
+                    "Truncating",
+                    lock.as_os_str(),
+                    " and retrying lock",
+                ));
+                let shorter = bytes[..bytes.len() - 1].to_vec();
+                *lock = PathBuf::from(OsString::from_vec(shorter));
+                return Ok(());
+            }
+            self.say(&giving_up("Filename too long", lock.as_os_str()));
+            return Err(Stop::Failed(EX_UNAVAILABLE));
+        }
+        self.say(&giving_up("Try praying", lock.as_os_str()));
+        Err(Stop::Failed(EX_UNAVAILABLE))
+    }
+}
+
+/// `open(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0444)`: the fallback lock.
+fn exclusive_create(lock: &Path) -> std::result::Result<FileId, Errno> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        lock,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_bits_truncate(0o444),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    Ok(FileId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
+}
+
+/// What one argument was, for the cleanup pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    File,
+    MailLock,
+    MailUnlock,
+}
+
+/// Scan the arguments (procmail's grammar). In the normal pass, files are
+/// locked as they are reached; `stop_at` limits the cleanup pass to the
+/// arguments before the failing one.
+fn scan(
+    run: &mut Run<'_>,
+    args: &[OsString],
+    cleanup_pass: bool,
+) -> std::result::Result<(), (usize, Stop)> {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_bytes();
+        let here = i;
+        i += 1;
+        if arg.first() != Some(&b'-') {
+            if !cleanup_pass {
+                run.worked = true;
+                run.lock(OsStr::from_bytes(arg)).map_err(|e| (here, e))?;
+            } else {
+                run.note(Seen::File, &args[here]);
+            }
+            continue;
+        }
+        if arg == b"-" {
+            continue;
+        }
+        let mut cur: &[u8] = &arg[1..];
+        let usage = |run: &mut Run<'_>, at: usize| {
+            run.say(USAGE.as_bytes());
+            Err((at, Stop::Usage))
+        };
+        while let Some((&c, rest)) = cur.split_first() {
+            match c {
+                b'!' => {
+                    run.invert = !run.invert;
+                    cur = rest;
+                }
+                b'r' | b'l' | b's' => {
+                    let (value, at): (&[u8], usize) = if !rest.is_empty() {
+                        (rest, here)
+                    } else if i < args.len() {
+                        i += 1;
+                        (args[i - 1].as_bytes(), i - 1)
+                    } else {
+                        return usage(run, here);
+                    };
+                    let (v, _, after) = strtol_int(value);
+                    match c {
+                        b'r' => run.retries = v,
+                        b'l' => run.locktimeout = v,
+                        _ if v < 0 => return usage(run, at),
+                        _ => run.suspend = v,
+                    }
+                    cur = after;
+                    if at != here {
+                        // The rest of the value's argument is scanned on.
+                        let rest_of_value = after;
+                        if let Some(r) = scan_rest(run, rest_of_value, at) {
+                            return r;
+                        }
+                        cur = &[];
+                    }
+                }
+                b'v' => {
+                    if !cleanup_pass {
+                        let version = version_text();
+                        run.say(version.as_bytes());
+                        return Err((here, Stop::Usage));
+                    }
+                    cur = rest;
+                }
+                b'h' | b'?' => {
+                    if !cleanup_pass {
+                        run.say(USAGE.as_bytes());
+                        run.say(HELP.as_bytes());
+                        return Err((here, Stop::Usage));
+                    }
+                    cur = rest;
+                }
+                b'm' => {
+                    let which = match rest {
+                        [b'l'] => Seen::MailLock,
+                        [b'u'] => Seen::MailUnlock,
+                        _ => return usage(run, here),
+                    };
+                    if run.mailbox_seen && !cleanup_pass {
+                        return usage(run, here);
+                    }
+                    run.mailbox_seen = true;
+                    if cleanup_pass {
+                        run.note(which, &args[here]);
+                    } else {
+                        run.mailbox(which).map_err(|e| (here, e))?;
+                    }
+                    cur = &[];
+                }
+                _ => {
+                    let (v, digits, after) = strtol_int(cur);
+                    if !digits || v < 0 {
+                        return usage(run, here);
+                    }
+                    run.sleeptime = v;
+                    cur = after;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a separate `-r`/`-l`/`-s` value, scanning continues in the value's
+/// own argument: only `!` and sleeptimes can follow meaningfully there.
+fn scan_rest(
+    run: &mut Run<'_>,
+    mut cur: &[u8],
+    at: usize,
+) -> Option<std::result::Result<(), (usize, Stop)>> {
+    while let Some((&c, rest)) = cur.split_first() {
+        if c == b'!' {
+            run.invert = !run.invert;
+            cur = rest;
+            continue;
+        }
+        let (v, digits, after) = strtol_int(cur);
+        if !digits || v < 0 {
+            run.say(USAGE.as_bytes());
+            return Some(Err((at, Stop::Usage)));
+        }
+        run.sleeptime = v;
+        cur = after;
+    }
+    None
+}
+
+fn version_text() -> String {
+    let mailbox = mailbox_lock()
+        .map(|p| format!("\nYour system mailbox's lockfile:\t{}\n", p.display()))
+        .unwrap_or_default();
+    format!(
+        "lockfile (lockkit {}), compatible with procmail's lockfile v3.23pre\n{mailbox}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+impl Run<'_> {
+    /// Cleanup pass bookkeeping for one argument before the failure point.
+    fn note(&mut self, what: Seen, arg: &OsString) {
+        match what {
+            Seen::File => {
+                // Remove it if (and only if) it is still the lock we made.
+                let path = Path::new(arg);
+                if let Some(pos) = self.made.iter().position(|(p, _, _)| p == path) {
+                    let (p, id, _guard) = self.made.remove(pos);
+                    if rustix::fs::lstat(&p)
+                        .is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino)
+                    {
+                        let _ = dotfile::remove(&p);
+                    }
+                }
+            }
+            Seen::MailLock | Seen::MailUnlock => {
+                if let Some(p) = mailbox_lock() {
+                    if let Some(pos) = self.made.iter().position(|(q, _, _)| *q == p) {
+                        self.made.remove(pos);
+                    }
+                    if rustix::fs::unlink(&p).is_err() && what == Seen::MailUnlock {
+                        self.say(&quoted("Can't unlock", p.as_os_str(), ""));
+                    } else if what == Seen::MailLock {
+                        // procmail removes the mailbox lock whatever happened.
+                    }
+                }
+            }
+        }
+    }
+
+    fn mailbox(&mut self, which: Seen) -> std::result::Result<(), Stop> {
+        let Some(path) = mailbox_lock() else {
+            self.say(b"lockfile: Can't determine your mailbox, who are you?\n");
+            return Ok(());
+        };
+        match which {
+            Seen::MailLock => {
+                self.worked = true;
+                self.lock(path.as_os_str())
+            }
+            _ => {
+                if rustix::fs::unlink(&path).is_ok() {
+                    self.worked = true;
+                } else {
+                    self.say(&quoted("Can't unlock", path.as_os_str(), ""));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
+    if args.is_empty() {
+        io.err(USAGE.as_bytes());
+        return Ok(EX_USAGE);
+    }
+    cleanup::on_fatal_signals();
+    let signals = Signals::install();
+    let _ = prog; // procmail names itself "lockfile" whatever it is called
+    let mut run = Run {
+        io,
+        sleeptime: SLEEPTIME,
+        retries: RETRIES,
+        locktimeout: 0,
+        suspend: SUSPEND,
+        invert: false,
+        mailbox_seen: false,
+        worked: false,
+        made: Vec::new(),
+        signals,
+        due: None,
+    };
+    let outcome = scan(&mut run, args, false);
+    let code = match outcome {
+        Ok(()) if !run.worked => {
+            run.say(USAGE.as_bytes());
+            failure_cleanup(&mut run, args, args.len(), EX_USAGE)
+        }
+        Ok(()) => {
+            // The locks stay; forget them for the signal cleanup.
+            run.made.clear();
+            if run.invert { EX_CANTCREAT } else { 0 }
+        }
+        Err((at, stop)) => {
+            let code = match stop {
+                Stop::Usage => EX_USAGE,
+                Stop::Failed(c) => c,
+            };
+            failure_cleanup(&mut run, args, at, code)
+        }
+    };
+    cleanup::default_fatal_signals();
+    Ok(code)
+}
+
+/// procmail's second pass over the arguments before the failing one: remove
+/// the locks made, recount `-!`, undo the mailbox.
+fn failure_cleanup(run: &mut Run<'_>, args: &[OsString], at: usize, code: u8) -> u8 {
+    run.invert = false;
+    run.mailbox_seen = false;
+    let _ = scan(run, &args[..at], true);
+    // Anything left (e.g. made by the failing argument itself) goes too.
+    for (p, id, _guard) in std::mem::take(&mut run.made) {
+        if rustix::fs::lstat(&p).is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino) {
+            let _ = dotfile::remove(&p);
+        }
+    }
+    match (code, run.invert) {
+        (EX_CANTCREAT, true) => 0,
+        (0, true) => EX_CANTCREAT,
+        (c, _) => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strtol_like_c() {
+        assert_eq!(strtol_int(b"3x"), (3, true, &b"x"[..]));
+        assert_eq!(strtol_int(b"!"), (0, false, &b"!"[..]));
+        assert_eq!(strtol_int(b"4294967296"), (0, true, &b""[..]));
+        assert_eq!(strtol_int(b"4294967295"), (-1, true, &b""[..]));
+        assert_eq!(strtol_int(b"99999999999999999999"), (-1, true, &b""[..]));
+        assert_eq!(strtol_int(b" -5"), (-5, true, &b""[..]));
+    }
+
+    #[test]
+    fn temp_names_are_short_and_local() {
+        let t = temp_name(Path::new("/var/mail/x.lock"), 0);
+        let name = t.file_name().unwrap_or_default().as_bytes();
+        assert!(name.starts_with(b"_") && name.len() <= 29, "{t:?}");
+        assert!(t.starts_with("/var/mail"));
+    }
+}
