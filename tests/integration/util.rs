@@ -635,6 +635,25 @@ impl Diff {
         d
     }
 
+    /// `lockfile ARGS` (lockkit's `lockfile` link against a plain copy of
+    /// procmail's lockfile, invoked through a link of the same name).
+    pub fn lockfile<I, S>(args: I) -> Diff
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut d = Diff::flock(args);
+        d.tool = "lockfile";
+        d
+    }
+
+    /// A `sh -c` script in which `lockfile` is the tool under test.
+    pub fn lockfile_script(script: &str) -> Diff {
+        let mut d = Diff::flock_script(script);
+        d.tool = "lockfile";
+        d
+    }
+
     /// A `sh -c` script in which `flock` is the tool under test.
     pub fn flock_script(script: &str) -> Diff {
         let mut d = Diff::flock(Vec::<OsString>::new());
