@@ -50,8 +50,11 @@ const GIVE_UP_SIGNALS: &[libc::c_int] = &[libc::SIGHUP, libc::SIGINT, libc::SIGQ
 enum Stop {
     /// Status 64: usage (already printed), `-v`, `-h`.
     Usage,
-    /// A lock could not be had: status and the message's reason.
+    /// A lock could not be had: the status.
     Failed(u8),
+    /// `-m…` without a passwd entry: procmail cleans up but keeps the status
+    /// (0 if something was locked before, else usage).
+    NoUser,
 }
 
 /// C `strtol(s, &end, 10)` stored in an `int`: the value (0 if no digits),
@@ -634,7 +637,7 @@ impl Run<'_> {
     fn mailbox(&mut self, which: Seen) -> std::result::Result<(), Stop> {
         let Some(path) = mailbox_lock() else {
             self.say(b"lockfile: Can't determine your mailbox, who are you?\n");
-            return Ok(());
+            return Err(Stop::NoUser);
         };
         match which {
             Seen::MailLock => {
@@ -677,17 +680,28 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
     let outcome = scan(&mut run, args, false);
     let code = match outcome {
         Ok(()) if !run.worked => {
+            // Nothing was attempted, so there is nothing to undo.
             run.say(USAGE.as_bytes());
-            failure_cleanup(&mut run, args, args.len(), EX_USAGE)
+            EX_USAGE
         }
         Ok(()) => {
             // The locks stay; forget them for the signal cleanup.
             run.made.clear();
             if run.invert { EX_CANTCREAT } else { 0 }
         }
+        Err((at, Stop::NoUser)) => {
+            let code = if run.worked {
+                0
+            } else {
+                run.say(USAGE.as_bytes());
+                EX_USAGE
+            };
+            failure_cleanup(&mut run, args, at, code);
+            code
+        }
         Err((at, stop)) => {
             let code = match stop {
-                Stop::Usage => EX_USAGE,
+                Stop::Usage | Stop::NoUser => EX_USAGE,
                 Stop::Failed(c) => c,
             };
             failure_cleanup(&mut run, args, at, code)
