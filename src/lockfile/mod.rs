@@ -19,7 +19,7 @@ use rustix::io::Errno;
 
 use crate::Prog;
 use crate::error::Result;
-use crate::error::sysexits::{EX_CANTCREAT, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
+use crate::error::sysexits::{EX_CANTCREAT, EX_NOUSER, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
 use crate::lock::cleanup;
 use crate::lock::dotfile::{self, AgeLimit, FileId, Link, Policy, Temp, TempError};
 use crate::lock::wait::Waiter;
@@ -52,8 +52,10 @@ enum Stop {
     Usage,
     /// A lock could not be had: the status.
     Failed(u8),
-    /// `-m…` without a passwd entry: procmail cleans up but keeps the status
-    /// (0 if something was locked before, else usage).
+    /// `-m…` without a passwd entry. procmail cleans up and then reports
+    /// success if an earlier file had been locked — success without a lock;
+    /// lockkit fails with EX_NOUSER (67) instead. With nothing done before,
+    /// it is a usage error, as in procmail.
     NoUser,
 }
 
@@ -691,7 +693,7 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
         }
         Err((at, Stop::NoUser)) => {
             let code = if run.worked {
-                0
+                EX_NOUSER
             } else {
                 run.say(USAGE.as_bytes());
                 EX_USAGE
