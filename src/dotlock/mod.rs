@@ -19,7 +19,9 @@ use crate::Prog;
 use crate::error::{Error, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{self, AcquireError, AgeLimit, Backoff, Policy, Temp, TempError};
+use crate::lock::dotfile::{
+    self, AcquireError, AgeLimit, Backoff, FileId, Policy, Temp, TempError,
+};
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -103,8 +105,9 @@ fn local_now() -> dotfile::FsTime {
 }
 
 /// Take the lock holding `pid`; on failure the exit code (silent, as
-/// upstream).
-fn take(config: &Config, pid: u32) -> Result<()> {
+/// upstream). With `guard_lock`, a fatal signal from the moment of the link
+/// on removes the lock (if it is still ours); the guard is returned.
+fn take(config: &Config, pid: u32, guard_lock: bool) -> Result<(FileId, Option<cleanup::Guard>)> {
     let lock = config.lock.as_path();
     if lock.as_os_str().len() + 32 > 4096 {
         return Err(Error::silent(L_ERROR));
@@ -125,9 +128,13 @@ fn take(config: &Config, pid: u32) -> Result<()> {
         fixed: config.interval,
     };
     let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    // Registered before the link: the handler removes the name only if it
+    // is our temp file's inode, i.e. only once the link has landed.
+    let id = temp.id();
+    let guard = guard_lock.then(|| cleanup::Guard::new(lock, id));
     let result = dotfile::acquire(lock, &temp, policy(config), &mut schedule, parent);
     drop(temp);
-    result.map_err(|e| {
+    result.map(|()| (id, guard)).map_err(|e| {
         Error::silent(match e {
             AcquireError::GaveUp => L_MAXTRYS,
             AcquireError::CannotBreak(_) => L_RMSTALE,
@@ -146,7 +153,7 @@ fn lock_only(config: &Config) -> Result<()> {
     } else {
         0
     };
-    let r = take(config, pid);
+    let r = take(config, pid, false).map(drop);
     cleanup::default_fatal_signals();
     r
 }
@@ -178,9 +185,8 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     } else {
         0
     };
-    take(config, pid)?;
     // From here a fatal signal must not leave our lock behind.
-    let _lock_guard = cleanup::Guard::new(lock);
+    let (lock_id, _lock_guard) = take(config, pid, true)?;
 
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
     let (wake_rd, wake_wr) = rustix::pipe::pipe_with(
@@ -223,7 +229,7 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
             (status, forwarded) => Ok((status.code(), forwarded)),
         },
         Err(SpawnError::Fork(e)) => {
-            let _ = dotfile::remove(lock);
+            let _ = dotfile::remove_if_ours(lock, lock_id);
             let err = Error::silent(L_ERROR);
             return Err(if config.quiet {
                 err
@@ -232,8 +238,9 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
             });
         }
     };
-    // The command has ended: the lock goes, whatever happened.
-    let removed = dotfile::remove(lock);
+    // The command has ended: the lock goes, whatever happened (unless it is
+    // no longer ours: then there is nothing of ours to remove).
+    let removed = dotfile::remove_if_ours(lock, lock_id);
     let mut err = Error::silent(0);
     if let Err(e) = &status {
         let mut text = argv[0].as_bytes().to_vec();

@@ -1,7 +1,10 @@
 //! Files to remove if a signal ends the process: the temp files of lock-file
 //! creation (and, for tools that promise it, locks made so far).
 //!
-//! A [`Guard`] registers a path for as long as it lives. [`on_fatal_signals`]
+//! A [`Guard`] registers a path *and the identity (device, inode) of the
+//! file we made there* for as long as it lives; the handler removes the name
+//! only if it still refers to that file, so a lock someone else made in our
+//! place is never touched. [`on_fatal_signals`]
 //! installs handlers for every catchable signal whose default action ends
 //! the process (unless the caller inherited it ignored, which is respected);
 //! the handler unlinks what is registered, restores the default action and
@@ -9,21 +12,31 @@
 //! the C tools — which forget to clean up on signals they do not list.
 //!
 //! The registry is a copy-on-write array behind an atomic pointer, so the
-//! handler only loads a pointer and calls `unlink(2)`: async-signal-safe.
-//! Superseded arrays are leaked; there are a handful per run.
+//! handler only loads a pointer and calls `lstat(2)` and `unlink(2)`:
+//! async-signal-safe. Superseded arrays and their strings are leaked (a
+//! handler may still be reading them); there are a handful per run.
 
 use std::ffi::CString;
 use std::path::Path;
 use std::ptr;
 use std::sync::Mutex;
+
+use super::dotfile::FileId;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// A NULL-terminated array of C strings.
-type Snapshot = Vec<*const libc::c_char>;
+/// One registered file, as the handler sees it.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    path: *const libc::c_char,
+    dev: u64,
+    ino: u64,
+}
 
-static CURRENT: AtomicPtr<*const libc::c_char> = AtomicPtr::new(ptr::null_mut());
-/// Owned paths behind the pointers (never freed while registered).
-static PATHS: Mutex<Vec<(u64, CString)>> = Mutex::new(Vec::new());
+/// The handler's view: an array ending with a null `path`.
+static CURRENT: AtomicPtr<Entry> = AtomicPtr::new(ptr::null_mut());
+/// The registered files (guard id, path, identity).
+static PATHS: Mutex<Vec<(u64, &'static CString, FileId)>> = Mutex::new(Vec::new());
 static NEXT_ID: Mutex<u64> = Mutex::new(0);
 
 /// Signals whose default action terminates the process and which a handler
@@ -53,50 +66,52 @@ pub const FATAL_SIGNALS: &[libc::c_int] = &[
     libc::SIGSYS,
 ];
 
-/// Publish the current set of paths for the handler.
-fn publish(paths: &[(u64, CString)]) {
-    let mut snap: Snapshot = paths.iter().map(|(_, c)| c.as_ptr()).collect();
-    snap.push(ptr::null());
+/// Publish the current set for the handler.
+fn publish(paths: &[(u64, &'static CString, FileId)]) {
+    let mut snap: Vec<Entry> = paths
+        .iter()
+        .map(|(_, c, id)| Entry {
+            path: c.as_ptr(),
+            dev: id.dev,
+            ino: id.ino,
+        })
+        .collect();
+    snap.push(Entry {
+        path: ptr::null(),
+        dev: 0,
+        ino: 0,
+    });
     let leaked = Box::leak(snap.into_boxed_slice());
     CURRENT.store(leaked.as_mut_ptr(), Ordering::SeqCst);
 }
 
-/// Keeps a path registered for removal on a fatal signal.
+/// Keeps a file registered for removal on a fatal signal.
 #[derive(Debug)]
 pub struct Guard {
     id: u64,
 }
 
 impl Guard {
-    pub fn new(path: &Path) -> Guard {
-        let c = super::dotfile::c_path(path);
-        let id = {
+    /// Remove `path` on a fatal signal if it is then still the file `id`.
+    pub fn new(path: &Path, id: FileId) -> Guard {
+        let c: &'static CString = Box::leak(Box::new(super::dotfile::c_path(path)));
+        let guard = {
             let mut n = NEXT_ID.lock().unwrap_or_else(|e| e.into_inner());
             *n += 1;
             *n
         };
         let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-        paths.push((id, c));
+        paths.push((guard, c, id));
         publish(&paths);
-        Guard { id }
+        Guard { id: guard }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-        // Publish the smaller set before freeing the string.
-        let removed: Vec<(u64, CString)> = {
-            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *paths)
-                .into_iter()
-                .partition(|(i, _)| *i == self.id);
-            *paths = kept;
-            gone
-        };
+        paths.retain(|(g, _, _)| *g != self.id);
         publish(&paths);
-        // The handler may still be reading an older snapshot that points at
-        // the string; keep it alive (leak) rather than risk a dangling read.
-        std::mem::forget(removed);
     }
 }
 
@@ -104,15 +119,19 @@ extern "C" fn on_fatal(sig: libc::c_int) {
     let list = CURRENT.load(Ordering::SeqCst);
     if !list.is_null() {
         let mut i = 0;
-        // SAFETY: `list` is a leaked, NULL-terminated array of pointers to
-        // leaked-or-live C strings; unlink is async-signal-safe.
+        // SAFETY: `list` is a leaked array of entries ending with a null
+        // path, pointing at leaked C strings; lstat and unlink are
+        // async-signal-safe.
         unsafe {
             loop {
-                let p = *list.add(i);
-                if p.is_null() {
+                let e = *list.add(i);
+                if e.path.is_null() {
                     break;
                 }
-                libc::unlink(p);
+                let mut st: libc::stat = std::mem::zeroed();
+                if libc::lstat(e.path, &mut st) == 0 && st.st_dev == e.dev && st.st_ino == e.ino {
+                    libc::unlink(e.path);
+                }
                 i += 1;
             }
         }

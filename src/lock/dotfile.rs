@@ -11,7 +11,7 @@
 //! pid, or its age on the *file system's* clock), breaking a stale lock so
 //! that concurrent breakers cannot both win, and touching/removing.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -111,20 +111,25 @@ impl Temp {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path, flags, Mode::from_bits_truncate(mode))
             .map_err(TempError::Create)?;
-        // Registered before anything else can fail, so a signal cleans up.
-        let guard = cleanup::Guard::new(path);
         let fail = |e| {
             let _ = rustix::fs::unlink(path);
             TempError::Write(e)
         };
-        let written = crate::stdio::write_all(fd.as_fd(), contents);
-        written.map_err(fail)?;
+        let id = FileId::of(&rustix::fs::fstat(&fd).map_err(fail)?);
+        // Registered before anything else can fail, so a signal cleans up.
+        let guard = cleanup::Guard::new(path, id);
+        // The name must still be the file we created (an NFS guard, as in
+        // procmail): otherwise it is not ours to use or to remove.
+        if rustix::fs::lstat(path).map(|st| FileId::of(&st)) != Ok(id) {
+            return Err(TempError::Create(Errno::EXIST));
+        }
+        crate::stdio::write_all(fd.as_fd(), contents).map_err(fail)?;
         let st = rustix::fs::fstat(&fd).map_err(fail)?;
         let born_local = Instant::now();
         close_checked(fd).map_err(fail)?;
         Ok(Temp {
             path: path.to_owned(),
-            id: FileId::of(&st),
+            id,
             born: FsTime::of(st.st_mtime, st.st_mtime_nsec as i64),
             born_local,
             _guard: guard,
@@ -168,7 +173,7 @@ impl Temp {
         }
     }
 
-    /// Forget this temp file without removing it (it became the lock).
+    /// Its identity (that of the lock too, once linked).
     pub fn id(&self) -> FileId {
         self.id
     }
@@ -176,7 +181,8 @@ impl Temp {
 
 impl Drop for Temp {
     fn drop(&mut self) {
-        let _ = rustix::fs::unlink(&self.path);
+        // Nobody else removes our temp file: no directory lock needed.
+        let _ = unlink_if(&self.path, self.id);
     }
 }
 
@@ -350,8 +356,13 @@ fn process_state(pid: i32) -> ProcessState {
     let rc = unsafe { libc::kill(pid, 0) };
     let errno = std::io::Error::last_os_error().raw_os_error();
     if rc == 0 || errno == Some(libc::EPERM) {
+        let stat = ProcStat::read(pid);
+        // A zombie has exited; only its parent has not collected it yet.
+        if stat.as_ref().is_some_and(|s| s.state == b'Z') {
+            return ProcessState::Dead;
+        }
         ProcessState::Alive {
-            started_after: process_start(pid),
+            started_after: stat.and_then(|s| s.started()),
         }
     } else if errno == Some(libc::ESRCH) {
         ProcessState::Dead
@@ -360,28 +371,43 @@ fn process_state(pid: i32) -> ProcessState {
     }
 }
 
-/// When process `pid` started, as wall-clock time, from /proc.
-fn process_start(pid: i32) -> Option<FsTime> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which may contain spaces and ')'.
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let fields: Vec<&[u8]> = stat[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .collect();
-    // Field 22 overall (starttime) is the 20th after the name.
-    let ticks: u64 = std::str::from_utf8(fields.get(19)?).ok()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz <= 0 {
-        return None;
+/// What /proc says about a process.
+struct ProcStat {
+    state: u8,
+    start_ticks: u64,
+}
+
+impl ProcStat {
+    fn read(pid: i32) -> Option<ProcStat> {
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which may contain spaces and ')'.
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let fields: Vec<&[u8]> = stat[close + 1..]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .collect();
+        // Field 3 overall is the state; field 22 (starttime) the 20th after
+        // the name.
+        Some(ProcStat {
+            state: *fields.first()?.first()?,
+            start_ticks: std::str::from_utf8(fields.get(19)?).ok()?.parse().ok()?,
+        })
     }
-    let since_boot = i128::from(ticks) * 1_000_000_000 / i128::from(hz);
-    let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    let real = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    let boot_ns = FsTime::of(boot.tv_sec, boot.tv_nsec).0;
-    let real_ns = FsTime::of(real.tv_sec, real.tv_nsec).0;
-    Some(FsTime(real_ns - boot_ns + since_boot))
+
+    /// When the process started, as wall-clock time.
+    fn started(&self) -> Option<FsTime> {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if hz <= 0 {
+            return None;
+        }
+        let since_boot = i128::from(self.start_ticks) * 1_000_000_000 / i128::from(hz);
+        let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        let real = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+        let boot_ns = FsTime::of(boot.tv_sec, boot.tv_nsec).0;
+        let real_ns = FsTime::of(real.tv_sec, real.tv_nsec).0;
+        Some(FsTime(real_ns - boot_ns + since_boot))
+    }
 }
 
 /// The file's creation time, where the file system records one.
@@ -528,7 +554,9 @@ pub fn acquire(
                         .map_err(AcquireError::CannotBreak)?;
                     continue;
                 }
-                waiter.watch_holder(j.holder);
+                if !waiter.watch_holder(j.holder) {
+                    continue; // it exited since we judged it: look again
+                }
                 expiry = j.expires.map(|t| temp.local_instant(t));
             }
         }
@@ -542,7 +570,9 @@ pub fn acquire(
         next_attempt = Some(due);
         if let (Some(pid), false) = (parent, watching_parent) {
             watching_parent = true;
-            waiter.watch_parent(pid);
+            if !waiter.watch_parent(pid) {
+                return Err(AcquireError::ParentDied);
+            }
         }
         let until = expiry.map_or(due, |e| e.min(due));
         match waiter.wait(until) {
@@ -579,17 +609,27 @@ pub fn remove(lock: &Path) -> Result<(), Errno> {
     unlink_lock(lock)
 }
 
+/// Remove `path` if it is still the file `id` (under the same directory
+/// lock as [`remove`]): never someone else's file that took its place.
+pub fn remove_if_ours(path: &Path, id: FileId) -> Result<(), Errno> {
+    let _serialised = DirLock::take(path);
+    unlink_if(path, id)
+}
+
+fn unlink_if(path: &Path, id: FileId) -> Result<(), Errno> {
+    match rustix::fs::lstat(path) {
+        Ok(st) if FileId::of(&st) == id => unlink_lock(path),
+        Ok(_) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A path as a C string for a signal handler (NUL bytes cannot occur in
 /// paths from argv).
 pub fn c_path(p: &Path) -> CString {
     let bytes = p.as_os_str().as_bytes();
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     CString::new(&bytes[..end]).unwrap_or_default()
-}
-
-/// `OsStr` view of a path, for messages.
-pub fn os(p: &Path) -> &OsStr {
-    p.as_os_str()
 }
 
 #[cfg(test)]

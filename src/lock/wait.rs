@@ -121,20 +121,35 @@ impl Waiter {
         self.inotify.is_some() && !self.remote
     }
 
-    /// Also wake when process `pid` (the lock's holder) exits. `None`, or a
-    /// pid that cannot be watched, watches nothing.
-    pub fn watch_holder(&mut self, pid: Option<i32>) {
+    /// Also wake when process `pid` (the lock's holder) exits. Returns false
+    /// if it already has (so there is nothing to wait for: try again now).
+    /// Where pidfds are not available, nothing is watched.
+    pub fn watch_holder(&mut self, pid: Option<i32>) -> bool {
         if self.holder.as_ref().map(|(p, _)| *p) == pid {
-            return;
+            return true;
         }
-        self.holder = pid.and_then(|p| Some((p, pidfd(p)?)));
+        self.holder = None;
+        let Some(pid) = pid else {
+            return true;
+        };
+        match pidfd(pid) {
+            Ok(fd) => {
+                self.holder = Some((pid, fd));
+                true
+            }
+            Err(Errno::SRCH) => false,
+            Err(_) => true,
+        }
     }
 
     /// End waits with [`Event::ParentDied`] once process `pid` exits.
-    /// Returns false if it is already gone.
+    /// Returns false if it is already gone (then it is not our parent any
+    /// more either).
     pub fn watch_parent(&mut self, pid: i32) -> bool {
-        self.parent = pidfd(pid);
-        self.parent.is_some()
+        self.parent = pidfd(pid).ok();
+        let still_parent =
+            rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid);
+        self.parent.is_some() && still_parent
     }
 
     /// End waits with [`Event::Interrupted`] when `fd` is readable. The
@@ -233,8 +248,8 @@ impl Waiter {
     }
 }
 
-/// A pidfd for `pid`, if the kernel has them and the process exists.
-fn pidfd(pid: i32) -> Option<OwnedFd> {
-    let pid = Pid::from_raw(pid)?;
-    rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok()
+/// A pidfd for `pid` (ESRCH: no such process).
+fn pidfd(pid: i32) -> Result<OwnedFd, Errno> {
+    let pid = Pid::from_raw(pid).ok_or(Errno::SRCH)?;
+    rustix::process::pidfd_open(pid, PidfdFlags::empty())
 }

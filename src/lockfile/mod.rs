@@ -183,6 +183,43 @@ fn temp_name(lock: &Path, serial: usize) -> PathBuf {
     PathBuf::from(OsString::from_vec(path))
 }
 
+/// A lock this run made.
+struct Made {
+    path: PathBuf,
+    id: FileId,
+    /// Removes it on a fatal signal (if still ours).
+    _guard: cleanup::Guard,
+    /// An `O_PATH` descriptor on it: while open, its inode number cannot be
+    /// reused, so "same device and inode" keeps meaning "our lock".
+    _pin: Option<OwnedFd>,
+}
+
+impl Made {
+    fn new(path: PathBuf, id: FileId, guard: cleanup::Guard) -> Made {
+        use rustix::fs::{Mode, OFlags};
+        let pin = rustix::fs::open(
+            &path,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .filter(|fd| {
+            rustix::fs::fstat(fd).is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino)
+        });
+        Made {
+            path,
+            id,
+            _guard: guard,
+            _pin: pin,
+        }
+    }
+
+    /// Remove it if it is still ours.
+    fn undo(self) {
+        let _ = dotfile::remove_if_ours(&self.path, self.id);
+    }
+}
+
 /// The run's state, as the arguments are processed.
 struct Run<'a> {
     io: &'a mut Stdio,
@@ -195,9 +232,8 @@ struct Run<'a> {
     mailbox_seen: bool,
     /// Something was attempted (a file, `-ml`, a successful `-mu`).
     worked: bool,
-    /// Locks this run made, with their identity (so cleanup never removes
-    /// a lock someone else made in their place).
-    made: Vec<(PathBuf, FileId, cleanup::Guard)>,
+    /// Locks this run made (cleanup removes them only while they are ours).
+    made: Vec<Made>,
     signals: Signals,
     /// When procmail would make its next attempt.
     due: Option<Instant>,
@@ -323,11 +359,12 @@ impl Run<'_> {
                 waiter.watch_fd(fd);
             }
             loop {
+                // Registered before the link: a fatal signal removes the
+                // name only if it is our temp file's inode (the link landed).
+                let guard = cleanup::Guard::new(&lock, temp.id());
                 let errno = match temp.link_to(&lock) {
                     Ok(Link::Acquired) => {
-                        let id = temp.id();
-                        let guard = cleanup::Guard::new(&lock);
-                        self.made.push((lock, id, guard));
+                        self.made.push(Made::new(lock, temp.id(), guard));
                         return Ok(());
                     }
                     Ok(Link::Held(e)) => e.unwrap_or(Errno::EXIST),
@@ -343,8 +380,8 @@ impl Run<'_> {
                     // as procmail falls back to (an empty lock).
                     match exclusive_create(&lock) {
                         Ok(id) => {
-                            let guard = cleanup::Guard::new(&lock);
-                            self.made.push((lock, id, guard));
+                            let guard = cleanup::Guard::new(&lock, id);
+                            self.made.push(Made::new(lock, id, guard));
                             return Ok(());
                         }
                         Err(Errno::EXIST) => {}
@@ -612,24 +649,23 @@ impl Run<'_> {
             Seen::File => {
                 // Remove it if (and only if) it is still the lock we made.
                 let path = Path::new(arg);
-                if let Some(pos) = self.made.iter().position(|(p, _, _)| p == path) {
-                    let (p, id, _guard) = self.made.remove(pos);
-                    if rustix::fs::lstat(&p)
-                        .is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino)
-                    {
-                        let _ = dotfile::remove(&p);
+                if let Some(pos) = self.made.iter().position(|m| m.path == path) {
+                    self.made.remove(pos).undo();
+                }
+            }
+            Seen::MailLock => {
+                // Our mailbox lock goes, like the others (only if ours).
+                if let Some(p) = mailbox_lock() {
+                    if let Some(pos) = self.made.iter().position(|m| m.path == p) {
+                        self.made.remove(pos).undo();
                     }
                 }
             }
-            Seen::MailLock | Seen::MailUnlock => {
+            Seen::MailUnlock => {
+                // procmail repeats the unlock, complaining if it fails.
                 if let Some(p) = mailbox_lock() {
-                    if let Some(pos) = self.made.iter().position(|(q, _, _)| *q == p) {
-                        self.made.remove(pos);
-                    }
-                    if rustix::fs::unlink(&p).is_err() && what == Seen::MailUnlock {
+                    if rustix::fs::unlink(&p).is_err() {
                         self.say(&quoted("Can't unlock", p.as_os_str(), ""));
-                    } else if what == Seen::MailLock {
-                        // procmail removes the mailbox lock whatever happened.
                     }
                 }
             }
@@ -720,10 +756,8 @@ fn failure_cleanup(run: &mut Run<'_>, args: &[OsString], at: usize, code: u8) ->
     run.mailbox_seen = false;
     let _ = scan(run, &args[..at], true);
     // Anything left (e.g. made by the failing argument itself) goes too.
-    for (p, id, _guard) in std::mem::take(&mut run.made) {
-        if rustix::fs::lstat(&p).is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino) {
-            let _ = dotfile::remove(&p);
-        }
+    for made in std::mem::take(&mut run.made) {
+        made.undo();
     }
     match (code, run.invert) {
         (EX_CANTCREAT, true) => 0,
