@@ -562,8 +562,8 @@ pub fn acquire(
         }
         let due = match next_attempt {
             Some(t) => t,
-            None => match backoff.next_pause() {
-                Some(pause) => Instant::now().checked_add(pause).unwrap_or_else(far_future),
+            None => match next_due(backoff, waiter.events_reliable()) {
+                Some(t) => t,
                 None => return Err(AcquireError::GaveUp),
             },
         };
@@ -582,6 +582,35 @@ pub fn acquire(
         }
     }
 }
+
+/// When the next scheduled attempt is due, or `None` when the schedule has
+/// run out.
+///
+/// A zero pause means the reference would try again at once — and, nothing
+/// having changed, fail the same way. Where events are reliable those
+/// attempts are skipped (any change wakes the waiter anyway): a finite run
+/// of them ends the schedule now, an endless one (`-r -1 -i 0`) leaves only
+/// the events, so nothing spins. Where events cannot be seen, a zero pause
+/// is stretched to [`MIN_PAUSE`].
+pub fn next_due(backoff: &mut dyn Backoff, events_reliable: bool) -> Option<Instant> {
+    // Beyond this many zero pauses in a row, the schedule is taken as endless.
+    const ENDLESS: u32 = 10_000_000;
+    let mut zeros = 0;
+    loop {
+        match backoff.next_pause()? {
+            pause if !pause.is_zero() => {
+                return Some(Instant::now().checked_add(pause).unwrap_or_else(far_future));
+            }
+            _ if !events_reliable => return Some(Instant::now() + MIN_PAUSE),
+            _ if zeros >= ENDLESS => return Some(far_future()),
+            _ => zeros += 1,
+        }
+    }
+}
+
+/// The shortest pause between scheduled attempts where no event can end a
+/// wait early.
+pub const MIN_PAUSE: Duration = Duration::from_millis(10);
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)

@@ -21,7 +21,7 @@ use crate::Prog;
 use crate::error::Result;
 use crate::error::sysexits::{EX_CANTCREAT, EX_NOUSER, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{self, AgeLimit, FileId, Link, Policy, Temp, TempError};
+use crate::lock::dotfile::{self, AgeLimit, Backoff, FileId, Link, Policy, Temp, TempError};
 use crate::lock::wait::Waiter;
 use crate::stdio::Stdio;
 
@@ -102,10 +102,15 @@ fn mailbox_lock() -> Option<PathBuf> {
             .find_map(|n| passwd_name(Lookup::Name(&n)).filter(|(u, _)| *u == uid))
     });
     let (_, login) = by_logname.or_else(|| passwd_name(Lookup::Uid(uid)))?;
+    Some(mailbox_path(&login))
+}
+
+/// `/var/mail/<login>.lock`
+fn mailbox_path(login: &[u8]) -> PathBuf {
     let mut p = b"/var/mail/".to_vec();
-    p.extend_from_slice(&login);
+    p.extend_from_slice(login);
     p.extend_from_slice(b".lock");
-    Some(PathBuf::from(OsString::from_vec(p)))
+    PathBuf::from(OsString::from_vec(p))
 }
 
 enum Lookup<'a> {
@@ -181,6 +186,25 @@ fn temp_name(lock: &Path, serial: usize) -> PathBuf {
     let mut path = bytes[..cut].to_vec();
     path.extend_from_slice(&name);
     PathBuf::from(OsString::from_vec(path))
+}
+
+/// procmail's schedule: `sleeptime` seconds between attempts, while the
+/// run's retries last (negative: forever).
+struct Retries<'a> {
+    left: &'a mut i32,
+    sleeptime: i32,
+}
+
+impl Backoff for Retries<'_> {
+    fn next_pause(&mut self) -> Option<Duration> {
+        if *self.left == 0 {
+            return None;
+        }
+        if *self.left > 0 {
+            *self.left -= 1;
+        }
+        Some(Duration::from_secs(self.sleeptime.max(0) as u64))
+    }
 }
 
 /// A lock this run made.
@@ -429,10 +453,20 @@ impl Run<'_> {
                 let due_at = match self.due {
                     Some(t) if t > Instant::now() => t,
                     _ => {
-                        self.spend_retry(&lock)?;
-                        let t = Instant::now() + Duration::from_secs(self.sleeptime.max(0) as u64);
-                        self.due = Some(t);
-                        t
+                        let mut schedule = Retries {
+                            left: &mut self.retries,
+                            sleeptime: self.sleeptime,
+                        };
+                        match dotfile::next_due(&mut schedule, waiter.events_reliable()) {
+                            Some(t) => {
+                                self.due = Some(t);
+                                t
+                            }
+                            None => {
+                                self.say(&giving_up("Sorry", lock.as_os_str()));
+                                return Err(Stop::Failed(EX_CANTCREAT));
+                            }
+                        }
                     }
                 };
                 let until = expiry.map_or(due_at, |e| e.min(due_at));
@@ -441,14 +475,16 @@ impl Run<'_> {
         }
     }
 
-    /// A plain failed attempt: give up if no retries are left, else use one.
+    /// A failed attempt outside the schedule (a refused force): give up if
+    /// no retries are left, else use one.
     fn spend_retry(&mut self, lock: &Path) -> std::result::Result<(), Stop> {
-        if self.retries == 0 {
+        let mut schedule = Retries {
+            left: &mut self.retries,
+            sleeptime: self.sleeptime,
+        };
+        if schedule.next_pause().is_none() {
             self.say(&giving_up("Sorry", lock.as_os_str()));
             return Err(Stop::Failed(EX_CANTCREAT));
-        }
-        if self.retries > 0 {
-            self.retries -= 1;
         }
         Ok(())
     }
@@ -510,7 +546,9 @@ fn scan(
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_bytes();
-        let here = i;
+        // The argument being scanned (it moves on to an option's separate
+        // value, whose rest is scanned as options too).
+        let mut here = i;
         i += 1;
         if arg.first() != Some(&b'-') {
             if !cleanup_pass {
@@ -551,15 +589,8 @@ fn scan(
                         _ if v < 0 => return usage(run, at),
                         _ => run.suspend = v,
                     }
+                    here = at;
                     cur = after;
-                    if at != here {
-                        // The rest of the value's argument is scanned on.
-                        let rest_of_value = after;
-                        if let Some(r) = scan_rest(run, rest_of_value, at) {
-                            return r;
-                        }
-                        cur = &[];
-                    }
                 }
                 b'v' => {
                     if !cleanup_pass {
@@ -608,32 +639,11 @@ fn scan(
     Ok(())
 }
 
-/// After a separate `-r`/`-l`/`-s` value, scanning continues in the value's
-/// own argument: only `!` and sleeptimes can follow meaningfully there.
-fn scan_rest(
-    run: &mut Run<'_>,
-    mut cur: &[u8],
-    at: usize,
-) -> Option<std::result::Result<(), (usize, Stop)>> {
-    while let Some((&c, rest)) = cur.split_first() {
-        if c == b'!' {
-            run.invert = !run.invert;
-            cur = rest;
-            continue;
-        }
-        let (v, digits, after) = strtol_int(cur);
-        if !digits || v < 0 {
-            run.say(USAGE.as_bytes());
-            return Some(Err((at, Stop::Usage)));
-        }
-        run.sleeptime = v;
-        cur = after;
-    }
-    None
-}
-
 fn version_text() -> String {
-    let mailbox = mailbox_lock()
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let mailbox = passwd_name(Lookup::Uid(uid))
+        .map(|(_, login)| mailbox_path(&login))
         .map(|p| format!("\nYour system mailbox's lockfile:\t{}\n", p.display()))
         .unwrap_or_default();
     format!(

@@ -309,23 +309,27 @@ const KIT_LOCKFILE: (&str, &str) = ("lockfile -3600 -r -1", "rm -f");
 const KIT_DOTLOCK: (&str, &str) = ("dotlock -r -1", "dotlock -u");
 
 #[test]
-fn counter_is_exact_with_all_four_tools_mixed() {
-    // The reference tools poll: procmail's lockfile with -0 tries up to 4
-    // times a second (its temp-name roll-over), dotlockfile with -i 0
-    // busy-loops. Hence the moderate numbers.
-    let (Some(procmail), Some(liblockfile)) = (reference("lockfile"), reference("dotlock")) else {
+fn counter_is_exact_with_the_tools_mixed() {
+    // lockkit's lockfile and dotlock with procmail's lockfile (which polls:
+    // with -0 up to 4 times a second, its temp-name roll-over; hence the
+    // moderate numbers). liblockfile's dotlockfile cannot take part in a
+    // churn test: a waiting dotlockfile that sees the lock vanish between
+    // its lstat and its stat judges it stale and unlinks whatever lock has
+    // been made by then — it loses updates against itself alone under load
+    // (measured: 2 runs in 4 with 8 dotlockfile workers). Its exclusion
+    // with lockkit is tested one attempt at a time below.
+    let Some(procmail) = reference("lockfile") else {
         return;
     };
     let s = Scratch::new();
     s.link("lockfile", &lockkit_bin());
     s.link("dotlock", &lockkit_bin());
     s.link("plockfile", &procmail);
-    s.link("dotlockfile", &liblockfile);
     let workers = [
         KIT_LOCKFILE,
         ("plockfile -0 -r -1", "rm -f"),
         KIT_DOTLOCK,
-        ("dotlockfile -r -1 -i 0", "dotlockfile -u"),
+        ("plockfile -0 -r -1", "rm -f"),
     ];
     counter(&s, &workers, 15);
 }

@@ -3,6 +3,10 @@
 
 mod util;
 
+mod dotlock;
+mod dotlock_diff;
 mod flock;
 mod flock_diff;
+mod lockfile;
+mod lockfile_diff;
 mod suite;

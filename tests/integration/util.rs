@@ -281,6 +281,9 @@ fn run_to_end(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
         Stdio::null()
     });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Its own process group, so the safety net can take down everything it
+    // started (a leftover background process would keep the pipes open).
+    cmd.process_group(0);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if let Some(input) = stdin {
         let mut w = child.stdin.take().expect("stdin");
@@ -291,15 +294,18 @@ fn run_to_end(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
     let pid = child.id();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(SAFETY_TIMEOUT).is_err() {
+        let timed_out = done_rx.recv_timeout(SAFETY_TIMEOUT).is_err();
+        if timed_out {
             // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("command still running after {SAFETY_TIMEOUT:?}: killed");
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
         }
+        timed_out
     });
     let out = child.wait_with_output().expect("wait for command");
     let _ = done_tx.send(());
-    let _ = watchdog.join();
+    if watchdog.join().unwrap_or(false) {
+        panic!("command still running after {SAFETY_TIMEOUT:?}: killed its process group\n{cmd:?}");
+    }
     let code = match (out.status.code(), out.status.signal()) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,
