@@ -22,46 +22,70 @@ fn skip_space(s: &[u8]) -> &[u8] {
     &s[n..]
 }
 
+/// What C's `strtol(s, &end, 10)` makes of the start of `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strtol<'a> {
+    /// The value, saturated to the `long` range as C does (0 without digits).
+    pub value: i64,
+    /// Whether any digit was read.
+    pub digits: bool,
+    /// Whether the value saturated (C's `ERANGE`).
+    pub overflow: bool,
+    /// What follows the number (all of `s` without digits).
+    pub rest: &'a [u8],
+}
+
+/// `strtol(s, &end, 10)`: blanks, a sign, decimal digits.
+pub fn strtol(s: &[u8]) -> Strtol<'_> {
+    let t = skip_space(s);
+    let (negative, body) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = body.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return Strtol {
+            value: 0,
+            digits: false,
+            overflow: false,
+            rest: s,
+        };
+    }
+    // Accumulate past i64 (capped), then saturate like C.
+    let cap = i128::from(i64::MAX) + 2;
+    let mut v: i128 = 0;
+    for &d in &body[..n] {
+        v = (v * 10 + i128::from(d - b'0')).min(cap);
+    }
+    let v = if negative { -v } else { v };
+    let value = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    Strtol {
+        value,
+        digits: true,
+        overflow: i128::from(value) != v,
+        rest: &body[n..],
+    }
+}
+
 /// `strtoimax(s, &end, 10)` where the whole string must be a number, as
 /// util-linux's `strtos64_or_err` demands: blanks before it and a sign are
 /// allowed, nothing after it. Overflow is reported even when junk follows
 /// (C sets `ERANGE` before anyone looks at the rest).
 pub fn parse_i64(s: &[u8]) -> Result<i64, NumError> {
-    let t = skip_space(s);
-    let (negative, t) = match t.first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let digits = t.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return Err(NumError::Invalid);
-    }
-    // Accumulate as a negative number so i64::MIN fits.
-    let mut value: i64 = 0;
-    let mut overflow = false;
-    for &d in &t[..digits] {
-        match value
-            .checked_mul(10)
-            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
-        {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-    }
-    if !negative && !overflow {
-        match value.checked_neg() {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-    }
-    if overflow {
+    let r = strtol(s);
+    if r.overflow {
         Err(NumError::Range)
-    } else if digits != t.len() {
+    } else if !r.digits || !r.rest.is_empty() {
         Err(NumError::Invalid)
     } else {
-        Ok(value)
+        Ok(r.value)
     }
+}
+
+/// C `atoi`: `strtol` narrowed to an `int` (wrapping, as the conversion does).
+pub fn atoi(s: &[u8]) -> i32 {
+    strtol(s).value as i32
 }
 
 /// `parse_i64` limited to a C `int` (util-linux's `strtos32_or_err`).
@@ -396,6 +420,20 @@ mod tests {
         assert_eq!(parse_i64(b"5 "), Err(Invalid));
         assert_eq!(parse_i32(b"2147483648"), Err(Range));
         assert_eq!(parse_i32(b"-2147483648"), Ok(i32::MIN));
+    }
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi(b"  123 xyz"), 123);
+        assert_eq!(atoi(b"-5"), -5);
+        assert_eq!(atoi(b"hello"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"4294967297"), 1);
+        assert_eq!(atoi(b"+7\n"), 7);
+        assert_eq!(atoi(b"99999999999999999999"), -1);
+        assert_eq!(atoi(b"-99999999999999999999"), 0);
+        assert_eq!(strtol(b"3x").rest, b"x");
+        assert!(!strtol(b"!").digits);
     }
 
     fn parse_f64_c(s: &[u8]) -> Result<f64, NumError> {

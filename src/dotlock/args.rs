@@ -6,9 +6,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use crate::Prog;
+use crate::cnum::atoi;
 use crate::error::{Error, Result};
 use crate::getopt::{Getopt, HasArg, Item, Short, Spec};
-use crate::lock::dotfile::atoi;
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
 pub mod codes {

@@ -7,10 +7,8 @@
 pub mod args;
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
@@ -22,6 +20,7 @@ use crate::lock::cleanup;
 use crate::lock::dotfile::{
     self, AcquireError, AgeLimit, Backoff, FileId, Policy, Temp, TempError,
 };
+use crate::lock::noted::{Noted, is_ignored};
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -169,14 +168,6 @@ const FORWARDED: &[libc::c_int] = &[
 ];
 const SURVIVED: &[libc::c_int] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGALRM];
 
-fn is_ignored(sig: libc::c_int) -> bool {
-    // SAFETY: querying a disposition into a zeroed struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
-}
-
 /// Command mode: lock, run the command, keep the lock fresh, remove it.
 fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     let lock = config.lock.as_path();
@@ -189,42 +180,14 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     let (lock_id, _lock_guard) = take(config, pid, true)?;
 
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
-    let (wake_rd, wake_wr) = rustix::pipe::pipe_with(
-        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
-    )
-    .map_err(|_| Error::silent(L_ERROR))?;
-    let mut flags: Vec<(libc::c_int, Arc<AtomicBool>)> = Vec::new();
-    let mut caught = Vec::new();
-    for &sig in FORWARDED.iter().chain(SURVIVED) {
-        if is_ignored(sig) {
-            continue; // inherited ignored: stays ignored, for the command too
-        }
-        // signal-hook chains to an existing handler: take the lock-phase
-        // cleanup handler off first, so the signal is only noted.
-        // SAFETY: resetting a disposition to the default.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-        let flag = Arc::new(AtomicBool::new(false));
-        let registered = signal_hook::flag::register(sig, Arc::clone(&flag)).is_ok()
-            && wake_wr
-                .try_clone()
-                .ok()
-                .is_some_and(|w| signal_hook::low_level::pipe::register(sig, w).is_ok());
-        if registered {
-            caught.push(sig);
-            if FORWARDED.contains(&sig) {
-                flags.push((sig, flag));
-            }
-        }
-    }
-    drop(wake_wr);
-
+    let noted = Noted::install(&[FORWARDED, SURVIVED].concat());
     let mut cmd = Command::new(argv);
     let mut to_default = cleanup::FATAL_SIGNALS.to_vec();
-    to_default.extend(&caught);
+    to_default.extend(noted.signals());
     to_default.retain(|s| !is_ignored(*s));
     cmd.default_signals(&to_default);
     let status = match cmd.spawn() {
-        Ok(child) => match supervise(config, &child, &wake_rd, &flags) {
+        Ok(child) => match supervise(config, &child, &noted) {
             (Status::ExecFailed(e), _) => Err(e),
             (status, forwarded) => Ok((status.code(), forwarded)),
         },
@@ -308,8 +271,7 @@ fn die_of(sig: libc::c_int) -> ! {
 fn supervise(
     config: &Config,
     child: &crate::lock::child::Child,
-    wake: &OwnedFd,
-    flags: &[(libc::c_int, Arc<AtomicBool>)],
+    noted: &Noted,
 ) -> (Status, Option<libc::c_int>) {
     let pidfd = rustix::process::pidfd_open(child.pid(), rustix::process::PidfdFlags::empty()).ok();
     let mut forwarded = None;
@@ -329,18 +291,19 @@ fn supervise(
             (Some(_), false) => Some(&touch_every),
             (None, _) => Some(&fallback),
         };
-        let mut fds = vec![PollFd::new(wake, PollFlags::IN)];
-        if let Some(p) = &pidfd {
-            fds.push(PollFd::new(p, PollFlags::IN));
-        }
+        let mut fds: Vec<PollFd<'_>> = noted
+            .wake_fd()
+            .into_iter()
+            .chain(pidfd.as_ref().map(|p| p.as_fd()))
+            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+            .collect();
         let _ = rustix::event::poll(&mut fds, timeout);
         drop(fds);
-        drain(wake);
-        for (sig, flag) in flags {
-            if flag.swap(false, Ordering::SeqCst) {
+        for sig in noted.take() {
+            if FORWARDED.contains(&sig) {
                 // SAFETY: plain kill(2) to our own child.
-                unsafe { libc::kill(child.pid().as_raw_nonzero().get(), *sig) };
-                forwarded = Some(*sig);
+                unsafe { libc::kill(child.pid().as_raw_nonzero().get(), sig) };
+                forwarded = Some(sig);
             }
         }
         if !config.use_pid && last_touch.elapsed() >= TOUCH_EVERY {
@@ -353,10 +316,4 @@ fn supervise(
             Err(_) => return (Status::Exited(L_ERROR), forwarded),
         }
     }
-}
-
-fn drain(fd: &OwnedFd) {
-    let mut buf = [0u8; 64];
-    // The pipe is non-blocking (signal-hook sets it so).
-    while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
 }

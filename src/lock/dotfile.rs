@@ -73,11 +73,16 @@ pub fn liblockfile_temp_name(lock: &Path) -> PathBuf {
     let mut name = format!(".lk{:05}{:x}", std::process::id(), now & 15).into_bytes();
     name.extend_from_slice(short);
     name.truncate(31);
-    // The last component is replaced; a lock named "dir/" keeps "dir/".
+    sibling(lock, &name)
+}
+
+/// `name` in the lock's directory: the lock path with its last component
+/// replaced (a lock named `dir/` gives `dir/name`, as the C tools do).
+pub fn sibling(lock: &Path, name: &[u8]) -> PathBuf {
     let bytes = lock.as_os_str().as_bytes();
     let cut = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
     let mut path = bytes[..cut].to_vec();
-    path.extend_from_slice(&name);
+    path.extend_from_slice(name);
     PathBuf::from(OsString::from_vec(path))
 }
 
@@ -320,26 +325,7 @@ fn read_pid(lock: &Path) -> Option<i32> {
     .ok()?;
     let mut buf = [0u8; 16];
     let n = rustix::io::read(&fd, &mut buf).ok()?;
-    Some(atoi(&buf[..n]))
-}
-
-/// C `atoi` (as glibc: `strtol` narrowed to `int`).
-pub fn atoi(s: &[u8]) -> i32 {
-    let t = &s[s
-        .iter()
-        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
-        .count()..];
-    let (neg, t) = match t.first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for &d in t.iter().take_while(|b| b.is_ascii_digit()) {
-        v = v.saturating_mul(10).saturating_add(i64::from(d - b'0'));
-    }
-    let v = if neg { -v } else { v };
-    v as i32
+    Some(crate::cnum::atoi(&buf[..n]))
 }
 
 enum ProcessState {
@@ -664,16 +650,6 @@ pub fn c_path(p: &Path) -> CString {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atoi_like_c() {
-        assert_eq!(atoi(b"  123 xyz"), 123);
-        assert_eq!(atoi(b"-5"), -5);
-        assert_eq!(atoi(b"hello"), 0);
-        assert_eq!(atoi(b""), 0);
-        assert_eq!(atoi(b"4294967297"), 1);
-        assert_eq!(atoi(b"+7\n"), 7);
-    }
 
     #[test]
     fn temp_name_is_next_to_the_lock_and_short() {

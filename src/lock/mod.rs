@@ -12,12 +12,14 @@
 //! * [`dotfile`]: lock files made by linking a temp file (validity, stale
 //!   breaking, the event-driven acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
-//! * [`cleanup`]: removing temp files and locks when a signal kills us.
+//! * [`cleanup`]: removing temp files and locks when a signal kills us;
+//! * [`noted`]: signals a waiter or supervisor notes and handles itself.
 
 pub mod child;
 pub mod cleanup;
 pub mod dotfile;
 pub mod fdlock;
 pub mod file;
+pub mod noted;
 pub mod timer;
 pub mod wait;

@@ -8,20 +8,20 @@
 //! `crate::lock`'s, shared with `dotlock`.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
 use crate::Prog;
+use crate::cnum;
 use crate::error::Result;
 use crate::error::sysexits::{EX_CANTCREAT, EX_NOUSER, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
 use crate::lock::cleanup;
 use crate::lock::dotfile::{self, AgeLimit, Backoff, FileId, Link, Policy, Temp, TempError};
+use crate::lock::noted::Noted;
 use crate::lock::wait::Waiter;
 use crate::stdio::Stdio;
 
@@ -62,26 +62,8 @@ enum Stop {
 /// C `strtol(s, &end, 10)` stored in an `int`: the value (0 if no digits),
 /// whether digits were read, and the unparsed rest.
 fn strtol_int(s: &[u8]) -> (i32, bool, &[u8]) {
-    let t = &s[s
-        .iter()
-        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
-        .count()..];
-    let (neg, body) = match t.first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let n = body.iter().take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 {
-        return (0, false, s);
-    }
-    let mut v: i128 = 0;
-    for &d in &body[..n] {
-        v = (v * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1);
-    }
-    let v = if neg { -v } else { v };
-    let long = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-    (long as i32, true, &body[n..])
+    let r = cnum::strtol(s);
+    (r.value as i32, r.digits, r.rest)
 }
 
 /// The user's mailbox lock: `/var/mail/<login>.lock`. `$LOGNAME` is used if
@@ -181,11 +163,7 @@ fn temp_name(lock: &Path, serial: usize) -> PathBuf {
         }
     }
     name.truncate(29);
-    let bytes = lock.as_os_str().as_bytes();
-    let cut = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-    let mut path = bytes[..cut].to_vec();
-    path.extend_from_slice(&name);
-    PathBuf::from(OsString::from_vec(path))
+    dotfile::sibling(lock, &name)
 }
 
 /// procmail's schedule: `sleeptime` seconds between attempts, while the
@@ -258,86 +236,9 @@ struct Run<'a> {
     worked: bool,
     /// Locks this run made (cleanup removes them only while they are ours).
     made: Vec<Made>,
-    signals: Signals,
+    signals: Noted,
     /// When procmail would make its next attempt.
     due: Option<Instant>,
-}
-
-/// Signals noted while waiting.
-struct Signals {
-    flags: Vec<Arc<AtomicBool>>,
-    wake: Option<OwnedFd>,
-}
-
-impl Signals {
-    /// HUP, INT, QUIT and TERM (unless inherited ignored) set a flag and wake
-    /// the waiter; the others keep the cleanup handler.
-    fn install() -> Signals {
-        let mut flags = Vec::new();
-        let mut wake = None;
-        if let Ok((rd, wr)) = rustix::pipe::pipe_with(
-            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
-        ) {
-            for &sig in GIVE_UP_SIGNALS {
-                if is_ignored(sig) {
-                    continue;
-                }
-                // SAFETY: resetting a disposition, so signal-hook does not
-                // chain to the cleanup handler.
-                unsafe { libc::signal(sig, libc::SIG_DFL) };
-                let flag = Arc::new(AtomicBool::new(false));
-                let ok = signal_hook::flag::register(sig, Arc::clone(&flag)).is_ok()
-                    && wr
-                        .try_clone()
-                        .ok()
-                        .is_some_and(|w| signal_hook::low_level::pipe::register(sig, w).is_ok());
-                if ok {
-                    flags.push(flag);
-                }
-            }
-            wake = Some(rd);
-        }
-        // SIGPIPE is ignored, as procmail does.
-        // SAFETY: setting a disposition.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        Signals { flags, wake }
-    }
-
-    fn received(&self) -> bool {
-        if let Some(fd) = &self.wake {
-            let mut buf = [0u8; 64];
-            while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
-        }
-        self.flags.iter().any(|f| f.load(Ordering::SeqCst))
-    }
-
-    fn wake_fd(&self) -> Option<OwnedFd> {
-        self.wake.as_ref().and_then(|w| w.try_clone().ok())
-    }
-
-    /// Sleep `secs`, cut short by a signal.
-    fn sleep(&self, secs: i32) {
-        let secs = secs.max(0) as i64;
-        let timeout = rustix::time::Timespec {
-            tv_sec: secs,
-            tv_nsec: 0,
-        };
-        match &self.wake {
-            Some(w) => {
-                let mut fds = [rustix::event::PollFd::new(w, rustix::event::PollFlags::IN)];
-                let _ = rustix::event::poll(&mut fds, Some(&timeout));
-            }
-            None => std::thread::sleep(Duration::from_secs(secs as u64)),
-        }
-    }
-}
-
-fn is_ignored(sig: libc::c_int) -> bool {
-    // SAFETY: querying a disposition into a zeroed struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
 }
 
 /// `lockfile: <what>, giving up on "<name>"`
@@ -379,7 +280,7 @@ impl Run<'_> {
                 }
             };
             let mut waiter = Waiter::new(&lock);
-            if let Some(fd) = self.signals.wake_fd() {
+            if let Some(fd) = self.signals.wake_fd_owned() {
                 waiter.watch_fd(fd);
             }
             loop {
@@ -395,7 +296,7 @@ impl Run<'_> {
                     Ok(Link::NoLock(e, stat)) => e.unwrap_or(stat),
                     Err(e) => e,
                 };
-                if self.signals.received() {
+                if !self.signals.take().is_empty() {
                     self.say(&giving_up("Signal received", lock.as_os_str()));
                     return Err(Stop::Failed(EX_TEMPFAIL));
                 }
@@ -442,7 +343,8 @@ impl Run<'_> {
                             // spends a retry like any failed attempt.
                             self.spend_retry(&lock)?;
                         }
-                        self.signals.sleep(self.suspend);
+                        self.signals
+                            .sleep(Duration::from_secs(self.suspend.max(0) as u64));
                         continue;
                     }
                     expiry = j.expires.map(|t| temp.local_instant(t));
@@ -710,7 +612,12 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
         return Ok(EX_USAGE);
     }
     cleanup::on_fatal_signals();
-    let signals = Signals::install();
+    // HUP, INT, QUIT and TERM end a wait with "Signal received"; the other
+    // fatal signals keep the cleanup handler. SIGPIPE is ignored, as procmail
+    // does.
+    let signals = Noted::install(GIVE_UP_SIGNALS);
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let _ = prog; // procmail names itself "lockfile" whatever it is called
     let mut run = Run {
         io,
