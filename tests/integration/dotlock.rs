@@ -15,12 +15,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::{Impl, Scratch, TestCommand, lockkit_bin, reference};
+use crate::util::{
+    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, lockkit_bin,
+    pidfd, race, reference, send_signal, signal_name, stderr_of, timeout_until, wait_bounded,
+    watch_until,
+};
 
 /// How long a test waits for something that should take milliseconds.
 /// Only a safety net: well below the 60 s a waiter with `-r 1 -i 60` would
@@ -37,21 +41,12 @@ fn dotlock(s: &Scratch) -> TestCommand {
 /// `dotlock ARGS` started in the background, in a process group of its own
 /// (so that a failing test can kill it and whatever it started).
 fn spawn(s: &Scratch, args: &[&str]) -> Child {
-    let mut cmd = dotlock(s).args(args);
-    cmd.command().process_group(0);
-    cmd.spawn()
+    dotlock(s).args(args).own_process_group().spawn()
 }
 
 /// The `.lk…` temp files in the scratch directory.
 fn temps(s: &Scratch) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(s.dir())
-        .expect("read scratch dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".lk"))
-        .collect();
-    names.sort();
-    names
+    s.names_starting_with(".lk")
 }
 
 #[track_caller]
@@ -60,119 +55,19 @@ fn assert_no_temps(s: &Scratch, what: &str) {
     assert!(left.is_empty(), "{what}: temp files left behind: {left:?}");
 }
 
-/// Is process `pid` a zombie or gone?
-fn ended(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
-
-/// Is process `pid` blocked in poll(2)/ppoll(2) right now?
-fn in_poll(pid: u32) -> bool {
-    if let Ok(sc) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
-        let nr: Option<libc::c_long> = sc.split_whitespace().next().and_then(|n| n.parse().ok());
-        #[cfg(target_arch = "x86_64")]
-        let polls = [libc::SYS_ppoll, libc::SYS_poll];
-        #[cfg(not(target_arch = "x86_64"))]
-        let polls = [libc::SYS_ppoll];
-        return nr.is_some_and(|n| polls.contains(&n));
-    }
-    // No /proc/PID/syscall (CONFIG_HAVE_ARCH_TRACEHOOK off): the kernel
-    // function it sleeps in.
-    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("poll"))
-}
-
 /// Block until the dotlock process `pid` is waiting for its lock: its temp
 /// file exists (so it is past the runtime's start-up poll of fds 0-2) and it
 /// is blocked in poll(2), which it only enters, after making the temp file,
 /// to wait between attempts — with its inotify watch, pidfds and timers
 /// already set up. Returns false if it ended without ever waiting.
 ///
-/// The kernel has no event for "is blocked", so this looks repeatedly (a
-/// millisecond apart, to leave the CPU to the process watched), with
-/// [`SAFETY`] as the only bound.
+/// The kernel has no event for "is blocked", so this looks repeatedly
+/// ([`watch_until`]), with [`SAFETY`] as the only bound.
 fn wait_until_waiting(pid: u32, s: &Scratch) -> bool {
     let prefix = format!(".lk{pid:05}");
-    let start = Instant::now();
-    loop {
-        if ended(pid) {
-            return false;
-        }
-        if temps(s).iter().any(|t| t.starts_with(&prefix)) && in_poll(pid) {
-            return true;
-        }
-        if start.elapsed() > SAFETY {
-            // SAFETY: plain kill(2) of a process group we started.
-            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-            panic!("dotlock {pid} never started waiting");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Wait for `child` (woken by its pidfd, not by polling), at most `limit`;
-/// past that, kill its process group and fail with `what`.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    use rustix::event::{PollFd, PollFlags};
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    let pidfd =
-        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open");
-    let end = Instant::now() + limit;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let timeout = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {
-                // SAFETY: plain kill(2) of a process group we started.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                panic!("{what}: still running after {limit:?}");
-            }
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-    child.wait().expect("wait")
-}
-
-/// What a finished child wrote on stderr.
-fn stderr_of(child: &mut Child) -> String {
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    err
-}
-
-fn send(pid: u32, sig: libc::c_int) {
-    // SAFETY: plain kill(2).
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, sig) },
-        0,
-        "kill {pid} {sig}"
-    );
-}
-
-fn signal_name(sig: libc::c_int) -> &'static str {
-    match sig {
-        libc::SIGHUP => "HUP",
-        libc::SIGINT => "INT",
-        libc::SIGQUIT => "QUIT",
-        libc::SIGUSR1 => "USR1",
-        libc::SIGUSR2 => "USR2",
-        libc::SIGPIPE => "PIPE",
-        libc::SIGALRM => "ALRM",
-        libc::SIGTERM => "TERM",
-        _ => "?",
-    }
+    watch_until(pid, SAFETY, "dotlock never started waiting", || {
+        temps(s).iter().any(|t| t.starts_with(&prefix)) && in_poll(pid)
+    })
 }
 
 /// A process that lives until its stdin is closed (`cat`), to put its pid
@@ -231,16 +126,10 @@ fn waiter_wakes_when_the_holder_dies() {
 fn until_opened_or_ended(inotify: &rustix::fd::OwnedFd, name: &str, child: &Child) -> bool {
     use rustix::event::{PollFd, PollFlags};
     use rustix::fs::inotify::{ReadFlags, Reader};
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    let pidfd =
-        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open");
+    let pidfd = pidfd(child);
     let end = Instant::now() + SAFETY;
     loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let timeout = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
+        let timeout = timeout_until(end);
         let mut fds = [
             PollFd::new(inotify, PollFlags::IN),
             PollFd::new(&pidfd, PollFlags::IN),
@@ -331,37 +220,6 @@ fn waiter_wakes_when_the_lock_reaches_its_age_limit() {
 
 // Breaking stale locks atomically ----------------------------------------
 
-/// Start `n` × `tool -r 0 EXTRA s.lock` so that they exec together (each
-/// `sh` waits on a shared pipe that the test then closes), and return their
-/// exit codes and stderr.
-fn race(s: &Scratch, tool: &Path, extra: &[&str], n: usize) -> Vec<(i32, String)> {
-    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("barrier pipe");
-    let mut kids = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c")
-            .arg("read x; exec \"$0\" \"$@\"")
-            .arg(tool)
-            .args(["-r", "0"])
-            .args(extra)
-            .arg("s.lock")
-            .current_dir(s.dir())
-            .process_group(0)
-            .stdin(Stdio::from(rd.try_clone().expect("dup")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        kids.push(c.spawn().expect("spawn racer"));
-    }
-    drop(wr); // go
-    kids.into_iter()
-        .map(|mut k| {
-            let st = wait_bounded(&mut k, SAFETY, "racer");
-            let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
-            (code, stderr_of(&mut k))
-        })
-        .collect()
-}
-
 fn winners(results: &[(i32, String)]) -> usize {
     results.iter().filter(|(c, _)| *c == 0).count()
 }
@@ -374,21 +232,20 @@ fn stale_race_trials(s: &Scratch, imp: Impl, pid_mode: bool, trials: usize, n: u
         Impl::Lockkit => s.link("dotlock", &lockkit_bin()),
         Impl::Reference => s.link("dotlockfile", &reference("dotlock").expect("reference")),
     };
-    // A pid that is certainly dead: a child of ours, reaped.
-    let mut dead = Command::new("true").spawn().expect("spawn true");
-    let dead_pid = dead.id();
-    dead.wait().expect("wait true");
+    // n × `tool -r 0 [-p] s.lock`, started together (see `race`).
+    let extra: &[&str] = if pid_mode { &["-p"] } else { &[] };
+    let runs = vec![argv(&tool, &[&["-r", "0"], extra, &["s.lock"]].concat()); n];
+    let dead = dead_pid(); // a child of ours, reaped
     let mut bad_trials = 0;
     for trial in 0..trials {
         let _ = std::fs::remove_file(s.path("s.lock"));
         if pid_mode {
-            s.write("s.lock", format!("{dead_pid}\n")); // fresh, dead holder
+            s.write("s.lock", format!("{dead}\n")); // fresh, dead holder
         } else {
             s.write("s.lock", "0\n");
             s.age("s.lock", 600); // past the 300 s limit
         }
-        let extra: &[&str] = if pid_mode { &["-p"] } else { &[] };
-        let results = race(s, &tool, extra, n);
+        let results = race(s, &runs, SAFETY);
         if imp == Impl::Reference {
             bad_trials += usize::from(winners(&results) != 1);
             for t in temps(s) {
@@ -450,30 +307,16 @@ fn counter(s: &Scratch, workers: &[&str], cycles: u32) {
 
 /// [`counter`] with shell functions defined first.
 fn counter_with_prelude(s: &Scratch, prelude: &str, workers: &[&str], cycles: u32) {
-    let mut script = format!(
-        "{prelude}echo 0 > count\n\
-         work() {{\n\
-           i=0\n\
-           while [ $i -lt {cycles} ]; do\n\
-             $1 c.lock sh -c 'read n < count; echo $((n + 1)) > count' || echo \"$1: $?\" >> errors\n\
-             i=$((i + 1))\n\
-           done\n\
-         }}\n"
+    // Each worker is a lock command whose command mode does the update.
+    let workers: Vec<String> = workers.iter().map(|w| format!("'{w}'")).collect();
+    count_under_lock(
+        s,
+        prelude,
+        "$1 c.lock sh -c 'read n < count; echo $((n + 1)) > count' || echo \"$1: $?\" >> errors",
+        &workers,
+        cycles,
+        "c.lock",
     );
-    for w in workers {
-        script.push_str(&format!("work '{w}' &\n"));
-    }
-    script.push_str("wait\ncat count\n");
-    let out = TestCommand::script(s, &script).run();
-    out.success();
-    assert!(
-        !s.exists("errors"),
-        "failed lockings:\n{}",
-        s.read("errors")
-    );
-    let want = workers.len() as u32 * cycles;
-    assert_eq!(out.stdout, format!("{want}\n"), "lost updates: {out}");
-    assert!(!s.exists("c.lock"), "the lock was left behind");
     assert_no_temps(s, "after the counter");
 }
 
@@ -563,7 +406,7 @@ fn a_signalled_waiter_dies_of_the_signal_and_leaves_no_temp_file() {
             wait_until_waiting(w.id(), &s),
             "SIG{name}: the waiter ended early"
         );
-        send(w.id(), sig);
+        send_signal(w.id(), sig);
         let st = wait_bounded(&mut w, SAFETY, &format!("waiter sent SIG{name}"));
         assert_eq!(
             st.signal(),
@@ -587,7 +430,7 @@ fn a_signalled_command_mode_waiter_runs_nothing_and_leaves_nothing() {
     .concat();
     let mut w = spawn(&s, &args);
     assert!(wait_until_waiting(w.id(), &s), "the waiter ended early");
-    send(w.id(), libc::SIGTERM);
+    send_signal(w.id(), libc::SIGTERM);
     let st = wait_bounded(&mut w, SAFETY, "command-mode waiter sent SIGTERM");
     assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
     assert!(!s.exists("ran"), "the command ran");
@@ -621,10 +464,12 @@ fn inherited_ignored_signals_stay_ignored_while_waiting() {
         Ok(())
     };
     // SAFETY: the closure only calls async-signal-safe functions.
-    let mut cmd = unsafe { dotlock(&s).pre_exec(ignore) };
-    cmd = cmd.args(SLOW_SCHEDULE).arg("x.lock");
-    cmd.command().process_group(0);
-    let mut w = cmd.spawn();
+    let cmd = unsafe { dotlock(&s).pre_exec(ignore) };
+    let mut w = cmd
+        .args(SLOW_SCHEDULE)
+        .arg("x.lock")
+        .own_process_group()
+        .spawn();
     assert!(wait_until_waiting(w.id(), &s), "the waiter ended early");
     for sig in [libc::SIGINT, libc::SIGHUP] {
         assert!(
@@ -636,8 +481,8 @@ fn inherited_ignored_signals_stay_ignored_while_waiting() {
     // Ignored signals are discarded when sent: had either had a handler or
     // the default action, it would be pending now and would end the process
     // before it could see the lock go.
-    send(w.id(), libc::SIGINT);
-    send(w.id(), libc::SIGHUP);
+    send_signal(w.id(), libc::SIGINT);
+    send_signal(w.id(), libc::SIGHUP);
     std::fs::remove_file(s.path("x.lock")).expect("release");
     let st = wait_bounded(&mut w, SAFETY, "waiter with ignored signals");
     assert_eq!(st.code(), Some(0), "{st:?} {}", stderr_of(&mut w));
@@ -689,7 +534,7 @@ fn term_and_hup_are_passed_to_the_command_then_the_wrapper_dies_of_them() {
             s.exists("x.lock"),
             "SIG{name}: no lock while the command runs"
         );
-        send(w.id(), sig);
+        send_signal(w.id(), sig);
         let st = wait_bounded(&mut w, SAFETY, &format!("wrapper sent SIG{name}"));
         assert_eq!(st.signal(), Some(sig), "SIG{name}: {st:?}");
         assert_eq!(stderr_of(&mut w), "", "SIG{name}");
@@ -720,8 +565,8 @@ fn int_and_quit_to_the_wrapper_alone_are_survived() {
                   read line\n\
                   exit 9\n";
     let (mut w, _out, cmd_pid) = start_command(&s, script);
-    send(w.id(), libc::SIGINT);
-    send(w.id(), libc::SIGQUIT);
+    send_signal(w.id(), libc::SIGINT);
+    send_signal(w.id(), libc::SIGQUIT);
     // Both are pending (or handled) before the command is told to end, so
     // the wrapper deals with them before it can see the command exit.
     let mut stdin = w.stdin.take().expect("stdin");
@@ -817,9 +662,10 @@ fn a_waiter_whose_parent_dies_gives_up_with_5() {
               p.wait()\n\
               _, status = os.waitpid(waiter, 0)\n\
               print(os.waitstatus_to_exitcode(status), flush=True)\n";
-    let mut cmd = TestCommand::script(&s, "exec python3 -c \"$1\"").args(["python3", py]);
-    cmd.command().process_group(0);
-    let mut child = cmd.spawn();
+    let mut child = TestCommand::script(&s, "exec python3 -c \"$1\"")
+        .args(["python3", py])
+        .own_process_group()
+        .spawn();
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("waiter pid");

@@ -14,38 +14,22 @@
 //! Nothing here waits for the reference's retry sleeps against a lock that
 //! stays held: such cases use `-r 0`, or `-i 1` where a retry matters.
 //! Processes are synchronised through fifos, `wait`, SIGSTOP/SIGCONT and
-//! /proc, never by sleeping.
+//! /proc, never by sleeping: a background `dotlock` waits between attempts
+//! once `wait_sleeping PID '.lk*'` (`util::WAIT_SLEEPING_FN`) returns, i.e.
+//! once it has made its temp file and sleeps.
+//!
+//! Aged locks: liblockfile takes a lock's *atime before its own read* as
+//! "now" when the read moves the atime (§4), so a lock aged with both times
+//! in the past and never read looks fresh to it on the first look.
+//! Comparable age tests therefore give the lock a recent atime, as any lock
+//! that was read once has (`Scratch::set_times(rel, 0, mtime_ago)`).
 
 use std::os::unix::fs::symlink;
-use std::time::{Duration, SystemTime};
 
-use crate::util::{Diff, Impl, Output, Scratch, TestCommand, is_root, lockkit_bin, reference};
-
-/// Shell function for scripts: `wait_sleeping PID` returns once PID (a
-/// `dotlock` started in the background, locking in the current directory)
-/// has made its temp file and sleeps, i.e. made its first attempt and now
-/// waits for the next one. The kernel offers no event for this, so /proc is
-/// read repeatedly, with an iteration bound as the only safety net.
-const WAIT_SLEEPING_FN: &str = r#"
-wait_sleeping() {
-    n=0
-    while :; do
-        { read -r st < "/proc/$1/stat"; } 2>/dev/null || { echo "dotlock ended early"; return 1; }
-        case $st in
-            *") Z "*) echo "dotlock ended early"; return 1 ;;
-            *") S "*) set -- "$1" .lk*; [ -e "$2" ] && return 0 ;;
-        esac
-        n=$((n + 1))
-        [ "$n" -lt 2000000 ] || { echo "dotlock never waited"; return 1; }
-    done
-}
-"#;
-
-/// First line of scripts that kill background jobs: the shell's own job
-/// reports ("Terminated", "Hangup") come at moments that vary from run to
-/// run, so its stderr goes to /dev/null and each `dotlock` writes to fd 3,
-/// the script's real stderr.
-const QUIET_JOBS: &str = "exec 3>&2 2>/dev/null\n";
+use crate::util::{
+    Diff, Impl, Output, QUIET_JOBS, Scratch, TestCommand, WAIT_SLEEPING_FN, cases_script, dead_pid,
+    is_root, reference, run_in_scratch, run_tool_script,
+};
 
 /// Shell function for scripts: `holds_pid FILE PID` succeeds if FILE holds
 /// exactly PID and a newline. Scripts remove such files afterwards: pids
@@ -56,64 +40,11 @@ holds_pid() {
 }
 "#;
 
-/// Quote `arg` for a POSIX shell.
-fn sh_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
 /// One script running `dotlock ARGS` for each case in turn, each preceded by
 /// the shell code `prep` and a header line on stdout and stderr, and
 /// followed by its exit status.
 fn batch(prep: &str, cases: &[&[&str]]) -> Diff {
-    let mut script = String::new();
-    for args in cases {
-        let line = args
-            .iter()
-            .map(|a| sh_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let hdr = sh_quote(&format!("## dotlock {line}"));
-        script.push_str(&format!(
-            "{prep}\necho {hdr}; echo {hdr} >&2; dotlock {line}; echo \"exit $?\"\n"
-        ));
-    }
-    Diff::dotlock_script(&script)
-}
-
-/// Set `rel`'s access time to `atime_ago` and its modification time to
-/// `mtime_ago` seconds in the past (negative: in the future).
-///
-/// liblockfile takes a lock's *atime before its own read* as "now" when the
-/// read moves the atime (§4), so a lock aged with both times in the past and
-/// never read looks fresh to it on the first look. Comparable age tests
-/// therefore give the lock a recent atime, as any lock that was read once
-/// has.
-fn set_times(s: &Scratch, rel: &str, atime_ago: i64, mtime_ago: i64) {
-    let at = |secs: i64| {
-        let now = SystemTime::now();
-        if secs >= 0 {
-            now - Duration::from_secs(secs as u64)
-        } else {
-            now + Duration::from_secs(secs.unsigned_abs())
-        }
-    };
-    let f = std::fs::File::open(s.path(rel)).expect("open file to age");
-    f.set_times(
-        std::fs::FileTimes::new()
-            .set_accessed(at(atime_ago))
-            .set_modified(at(mtime_ago)),
-    )
-    .expect("set file times");
-}
-
-/// The pid of a process that has exited and been reaped.
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true")
-        .spawn()
-        .expect("spawn true");
-    let pid = child.id();
-    child.wait().expect("wait for true");
-    pid
+    Diff::dotlock_script(&cases_script("dotlock", prep, "", cases))
 }
 
 /// The reference is needed for every comparison; `reference` says why a
@@ -122,31 +53,17 @@ fn have_reference() -> bool {
     reference("dotlock").is_some()
 }
 
-fn target(imp: Impl) -> std::path::PathBuf {
-    match imp {
-        Impl::Lockkit => lockkit_bin(),
-        Impl::Reference => reference("dotlock").expect("reference tool installed"),
-    }
-}
-
 /// `script` (where `dotlock` is `imp`'s) in a fresh scratch directory
 /// prepared by `setup`; its output and the files it left behind. The
 /// script runs with umask 022, so the modes it creates are known.
 fn run_script(imp: Impl, setup: impl Fn(&Scratch), script: &str) -> (Output, String) {
-    let s = Scratch::new();
-    setup(&s);
-    s.link("dotlock", &target(imp));
-    let out = TestCommand::script(&s, &format!("umask 022\n{script}")).run();
-    (out, s.listing())
+    run_tool_script(imp, "dotlock", setup, &format!("umask 022\n{script}"))
 }
 
 /// `dotlock ARGS` from `imp`, as uid 65534, in a fresh scratch directory
 /// prepared by `setup`; its output and the files it left behind.
 fn run_nobody(imp: Impl, setup: impl Fn(&Scratch), args: &[&str]) -> (Output, String) {
-    let s = Scratch::new();
-    setup(&s);
-    let out = TestCommand::nobody(&s, imp, "dotlock").args(args).run();
-    (out, s.listing())
+    run_in_scratch(setup, |s| TestCommand::nobody(s, imp, "dotlock").args(args))
 }
 
 /// The lines of a listing naming a liblockfile temp file (`.lk…`).
@@ -330,7 +247,7 @@ fn unlock_touch_check() {
     Diff::dotlock(["-c", "x.lock"])
         .setup(|s| {
             s.write("x.lock", "0\n");
-            set_times(s, "x.lock", 0, 3600);
+            s.set_times("x.lock", 0, 3600);
         })
         .check();
     // Precedence: -c, then -t, then -u (row 42). A missing lock shows which
@@ -407,7 +324,7 @@ fn held_locks_and_validity() {
     Diff::dotlock(["-p", "-r", "0", "x.lock"])
         .setup(with("                99999999\n"))
         .check();
-    // Row 12: age rule (with a recent atime, see `set_times`): just under
+    // Row 12: age rule (with a recent atime, see "Aged locks" at the top): just under
     // 5 min (a 10-s margin keeps a loaded machine from crossing the line),
     // 301 s, 10 min in the future. Also with -p and no usable pid.
     for (mtime_ago, args) in [
@@ -420,7 +337,7 @@ fn held_locks_and_validity() {
         Diff::dotlock(args)
             .setup(move |s| {
                 s.write("x.lock", "0\n");
-                set_times(s, "x.lock", 0, mtime_ago);
+                s.set_times("x.lock", 0, mtime_ago);
             })
             .check();
     }
@@ -429,7 +346,7 @@ fn held_locks_and_validity() {
         Diff::dotlock(args)
             .setup(|s| {
                 s.write("x.lock", "1\n");
-                set_times(s, "x.lock", 0, 3600);
+                s.set_times("x.lock", 0, 3600);
             })
             .check();
     }
@@ -437,7 +354,7 @@ fn held_locks_and_validity() {
     Diff::dotlock_script("dotlock -r 0 data; echo \"exit $?\"; cat data")
         .setup(|s| {
             s.write("data", "precious\n");
-            set_times(s, "data", 0, 3600);
+            s.set_times("data", 0, 3600);
         })
         .check();
 }
@@ -472,7 +389,7 @@ fn old_never_read_lock() {
     Diff::dotlock(["-r", "0", "x.lock"])
         .setup(|s| {
             s.write("x.lock", "0\n");
-            set_times(s, "x.lock", 0, 600);
+            s.set_times("x.lock", 0, 600);
         })
         .check();
     // -c, likewise: lockkit calls a never-read old lock invalid.
@@ -504,7 +421,7 @@ fn symlinks_and_directories_at_the_lock_path() {
     Diff::dotlock(["-r", "0", "x.lock"])
         .setup(|s| {
             s.write("target", "0\n");
-            set_times(s, "target", 0, 3600);
+            s.set_times("target", 0, 3600);
             symlink("target", s.path("x.lock")).expect("symlink");
         })
         .check();
@@ -927,7 +844,7 @@ fn holder_that_dies() {
              tail -f /dev/null >/dev/null 2>&1 & h=$!
              echo \"$h\" > x.lock
              dotlock -p -i 1 -r {retries} x.lock 2>&3 & d=$!
-             wait_sleeping $d
+             wait_sleeping $d '.lk*'
              kill -STOP $d
              kill $h; wait $h
              kill -CONT $d
@@ -973,7 +890,7 @@ fn waits_until_the_lock_is_removed() {
         "{WAIT_SLEEPING_FN}
          echo 0 > x.lock
          dotlock -r -1 -i 1 x.lock & d=$!
-         wait_sleeping $d
+         wait_sleeping $d '.lk*'
          rm x.lock
          wait $d; echo \"exit $?\"; cat x.lock"
     ))
@@ -990,14 +907,14 @@ fn signals_while_waiting() {
     for sig in ["TERM", "HUP", "PIPE", "INT", "QUIT"] {
         script.push_str(&format!(
             "env --default-signal=INT,QUIT dotlock -r 2 x.lock 2>&3 & d=$!
-             wait_sleeping $d && kill -{sig} $d
+             wait_sleeping $d '.lk*' && kill -{sig} $d
              wait $d; echo \"{sig}: exit $?\"
              set -- .lk*; [ -e \"$1\" ] && {{ echo '{sig}: temp file left'; rm -f .lk*; }}\n"
         ));
     }
     script.push_str(
         "dotlock -i 1 -r 1 x.lock 2>&3 & d=$!
-         wait_sleeping $d && kill -INT $d && kill -QUIT $d
+         wait_sleeping $d '.lk*' && kill -INT $d && kill -QUIT $d
          wait $d; echo \"ignored INT, QUIT: exit $?\"\n",
     );
     Diff::dotlock_script(&script).check();
@@ -1009,7 +926,7 @@ fn signals_while_waiting() {
         },
         &format!(
             "{QUIET_JOBS}{WAIT_SLEEPING_FN}dotlock -r 2 x.lock 2>&3 & d=$!
-             wait_sleeping $d && kill -USR1 $d
+             wait_sleeping $d '.lk*' && kill -USR1 $d
              wait $d; echo \"exit $?\""
         ),
     );
@@ -1052,7 +969,7 @@ fn temp_file_names() {
              echo 0 > x.lock
              for h in daveryveryverylonghostname.example.com short.example.com; do
                  unshare -u sh -c \"hostname $h && exec dotlock -r 2 x.lock\" 2>&3 & d=$!
-                 wait_sleeping $d
+                 wait_sleeping $d '.lk*'
                  for f in .lk*; do
                      rest=${{f#.lk$(printf %05d $d)}}
                      case ${{rest%\"${{rest#?}}\"}} in [0-9a-f]) echo 'a hex digit' ;; esac

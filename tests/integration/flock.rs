@@ -107,29 +107,15 @@ fn byte_range_is_what_the_kernel_records() {
     // upstream's range-lock subtest, read through /proc/locks instead of
     // lslocks: an OFD lock of 3 bytes from 5 covers 5..7.
     let s = Scratch::new();
+    // The command: the kind, type, start and end of the locks on f.
+    let show =
+        "ino=$(stat -c %i f); grep \":$ino \" /proc/locks | awk '{print $2, $3, $4, $7, $8}'";
     let out = flock(&s)
-        .args([
-            "--start",
-            "5",
-            "--length",
-            "3",
-            "f",
-            "sh",
-            "-c",
-            "ino=$(stat -c %i f); grep \":$ino \" /proc/locks | awk '{print $2, $3, $4, $7, $8}'",
-        ])
+        .args(["--start", "5", "--length", "3", "f", "sh", "-c", show])
         .run();
     out.success().stdout("OFDLCK ADVISORY WRITE 5 7\n");
     let out = flock(&s)
-        .args([
-            "--shared",
-            "--length",
-            "1KiB",
-            "f",
-            "sh",
-            "-c",
-            "ino=$(stat -c %i f); grep \":$ino \" /proc/locks | awk '{print $2, $3, $4, $7, $8}'",
-        ])
+        .args(["--shared", "--length", "1KiB", "f", "sh", "-c", show])
         .run();
     out.success().stdout("OFDLCK ADVISORY READ 0 1023\n");
 }

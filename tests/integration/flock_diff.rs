@@ -8,7 +8,7 @@
 //! purpose (version string, help text, the extra `--fcntl`/`--start`/
 //! `--length`/`--fd` options), lockkit's side is asserted directly instead.
 
-use crate::util::{Diff, Impl, Output, Scratch, TestCommand, is_root, reference};
+use crate::util::{Diff, Impl, Output, Scratch, TestCommand, cases_script, is_root, reference};
 
 /// Prints the lock-type words (`FLOCK ADVISORY READ`) of every lock the
 /// command's shell holds through an inherited descriptor.
@@ -28,25 +28,11 @@ wait_blocked() {
 }
 ";
 
-/// Quote `arg` for a POSIX shell.
-fn sh_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
 /// One script running `flock ARGS` for each case in turn: a header line on
 /// stdout and stderr before it, its exit status after it. Cases that need a
 /// held lock share one holder this way (starting one costs ~0.2 s).
 fn batch<'a>(cases: impl IntoIterator<Item = &'a [&'a str]>) -> Diff {
-    let mut script = String::new();
-    for args in cases {
-        let quoted: Vec<String> = args.iter().map(|a| sh_quote(a)).collect();
-        let line = quoted.join(" ");
-        script.push_str(&format!(
-            "echo {hdr}; echo {hdr} >&2; flock {line}; echo \"exit $?\"\n",
-            hdr = sh_quote(&format!("## flock {line}")),
-        ));
-    }
-    Diff::flock_script(&script)
+    Diff::flock_script(&cases_script("flock", "", "", cases))
 }
 
 /// The reference flock is needed for every test; `reference` prints why a

@@ -14,14 +14,17 @@
 //! must be told apart from "retried on schedule", the run's sleeptime is an
 //! hour ([`NEVER`]): finishing at all within [`SAFETY`] proves the event.
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
-use crate::util::{Scratch, TestCommand, lockkit_bin, reference};
+use crate::util::{
+    Scratch, TestCommand, argv, blocked_on, code_of, counter as count_under_lock, in_poll,
+    lockkit_bin, race, reference, send_signal, signal_name, stderr_of, stopped, wait_bounded,
+    watch_until,
+};
 
 /// How long a test waits for something that should take milliseconds.
 /// Only a safety net, far below the hour of a [`NEVER`] sleeptime.
@@ -37,9 +40,7 @@ fn lockfile(s: &Scratch) -> TestCommand {
 /// lockkit's `lockfile ARGS` in the background, in a process group of its
 /// own (so that a failing test can kill it).
 fn spawn(s: &Scratch, args: &[&str]) -> Child {
-    let mut cmd = lockfile(s).args(args);
-    cmd.command().process_group(0);
-    cmd.spawn()
+    lockfile(s).args(args).own_process_group().spawn()
 }
 
 /// `lockfile: Sorry, giving up on "NAME"`
@@ -54,14 +55,7 @@ fn forcing(name: &str) -> String {
 
 /// The `_…` temp files in the scratch directory.
 fn temps(s: &Scratch) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(s.dir())
-        .expect("read scratch dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('_'))
-        .collect();
-    names.sort();
-    names
+    s.names_starting_with("_")
 }
 
 #[track_caller]
@@ -95,31 +89,6 @@ fn has_temp(s: &Scratch, pid: u32) -> bool {
     })
 }
 
-/// Is process `pid` a zombie or gone?
-fn ended(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
-
-/// Is process `pid` blocked in poll(2)/ppoll(2) right now?
-fn in_poll(pid: u32) -> bool {
-    if let Ok(sc) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
-        let nr: Option<libc::c_long> = sc.split_whitespace().next().and_then(|n| n.parse().ok());
-        #[cfg(target_arch = "x86_64")]
-        let polls = [libc::SYS_ppoll, libc::SYS_poll];
-        #[cfg(not(target_arch = "x86_64"))]
-        let polls = [libc::SYS_ppoll];
-        return nr.is_some_and(|n| polls.contains(&n));
-    }
-    // No /proc/PID/syscall (CONFIG_HAVE_ARCH_TRACEHOOK off): the kernel
-    // function it sleeps in.
-    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("poll"))
-}
-
 /// How many times process `pid` has blocked (`voluntary_ctxt_switches`).
 fn times_blocked(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -130,101 +99,15 @@ fn times_blocked(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Look at process `pid` every millisecond until `ready` holds (true) or
-/// the process ends (false); past [`SAFETY`], kill its group and fail.
-/// The kernel offers no event for "is blocked in poll", hence the looking.
-fn watch_until(pid: u32, what: &str, mut ready: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if ended(pid) {
-            return false;
-        }
-        if ready() {
-            return true;
-        }
-        if start.elapsed() > SAFETY {
-            // SAFETY: plain kill(2) of a process group we started.
-            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-            panic!("lockfile {pid}: {what}: not after {SAFETY:?}");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Block until the lockfile process `pid` is waiting for a lock: its temp
 /// file exists and it is blocked in poll(2), which it enters only to wait
 /// between attempts (with its inotify watch set up before the first one).
-/// Returns false if it ended without waiting.
+/// Returns false if it ended without waiting. The kernel offers no event
+/// for "is blocked in poll", hence the looking ([`watch_until`]).
 fn wait_until_waiting(pid: u32, s: &Scratch) -> bool {
-    watch_until(pid, "never started waiting", || {
+    watch_until(pid, SAFETY, "lockfile never started waiting", || {
         has_temp(s, pid) && in_poll(pid)
     })
-}
-
-/// Wait for `child` (woken by its pidfd, not by polling), at most `limit`;
-/// past that, kill its process group and fail with `what`.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    use rustix::event::{PollFd, PollFlags};
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    let pidfd =
-        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open");
-    let end = Instant::now() + limit;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let timeout = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {
-                // SAFETY: plain kill(2) of a process group we started.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                panic!("{what}: still running after {limit:?}");
-            }
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-    child.wait().expect("wait")
-}
-
-/// An exit status as a shell reports it.
-fn code_of(st: ExitStatus) -> i32 {
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-}
-
-/// What a finished child wrote on stderr.
-fn stderr_of(child: &mut Child) -> String {
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    err
-}
-
-fn send(pid: u32, sig: libc::c_int) {
-    // SAFETY: plain kill(2).
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, sig) },
-        0,
-        "kill {pid} {sig}"
-    );
-}
-
-fn signal_name(sig: libc::c_int) -> &'static str {
-    match sig {
-        libc::SIGHUP => "HUP",
-        libc::SIGINT => "INT",
-        libc::SIGQUIT => "QUIT",
-        libc::SIGUSR1 => "USR1",
-        libc::SIGUSR2 => "USR2",
-        libc::SIGALRM => "ALRM",
-        libc::SIGTERM => "TERM",
-        _ => "?",
-    }
 }
 
 /// The inode number of a scratch file (not following symlinks).
@@ -232,74 +115,28 @@ fn ino(s: &Scratch, name: &str) -> u64 {
     s.path(name).symlink_metadata().expect("lstat").ino()
 }
 
-/// Run each of `runs` (a program and its arguments) in the scratch
-/// directory so that they exec together: each `sh` waits on a shared pipe
-/// that is then closed. Returns their exit codes and stderr, in order.
-fn race(s: &Scratch, runs: &[Vec<String>]) -> Vec<(i32, String)> {
-    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("barrier pipe");
-    let mut kids = Vec::with_capacity(runs.len());
-    for argv in runs {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c")
-            .arg("read x; exec \"$0\" \"$@\"")
-            .args(argv)
-            .current_dir(s.dir())
-            .env("LC_ALL", "C")
-            .process_group(0)
-            .stdin(Stdio::from(rd.try_clone().expect("dup")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        kids.push(c.spawn().expect("spawn racer"));
-    }
-    drop(wr); // go
-    kids.into_iter()
-        .map(|mut k| {
-            let st = wait_bounded(&mut k, SAFETY, "racer");
-            (code_of(st), stderr_of(&mut k))
-        })
-        .collect()
-}
-
-fn argv(tool: &Path, args: &[&str]) -> Vec<String> {
-    std::iter::once(tool.to_string_lossy().into_owned())
-        .chain(args.iter().map(|a| (*a).to_owned()))
-        .collect()
-}
-
 // 1. Mutual exclusion, with the other dot-lock tools --------------------------
 
 /// Workers, each a (lock command, unlock command) pair, incrementing `count`
 /// non-atomically `cycles` times each while holding the lock `L`.
 fn counter(s: &Scratch, workers: &[(&str, &str)], cycles: u32) {
-    let mut script = format!(
-        "echo 0 > count\n\
-         work() {{\n\
-           i=0\n\
-           while [ $i -lt {cycles} ]; do\n\
-             if $1 L; then\n\
-               read n < count; echo $((n + 1)) > count\n\
-               $2 L || echo \"$2: $?\" >> errors\n\
-             else\n\
-               echo \"$1: $?\" >> errors\n\
-             fi\n\
-             i=$((i + 1))\n\
-           done\n\
-         }}\n"
+    let workers: Vec<String> = workers
+        .iter()
+        .map(|(lock, unlock)| format!("'{lock}' '{unlock}'"))
+        .collect();
+    count_under_lock(
+        s,
+        "",
+        "if $1 L; then\n\
+           read n < count; echo $((n + 1)) > count\n\
+           $2 L || echo \"$2: $?\" >> errors\n\
+         else\n\
+           echo \"$1: $?\" >> errors\n\
+         fi",
+        &workers,
+        cycles,
+        "L",
     );
-    for (lock, unlock) in workers {
-        script.push_str(&format!("work '{lock}' '{unlock}' &\n"));
-    }
-    script.push_str("wait\ncat count\n");
-    let out = TestCommand::script(s, &script).run();
-    out.success();
-    assert!(
-        !s.exists("errors"),
-        "failed lockings:\n{}",
-        s.read("errors")
-    );
-    let want = workers.len() as u32 * cycles;
-    assert_eq!(out.stdout, format!("{want}\n"), "lost updates: {out}");
-    assert!(!s.exists("L"), "the lock was left behind");
     assert_no_temps(s, "after the counter");
 }
 
@@ -409,7 +246,7 @@ fn opposite_order_runs_never_deadlock_nor_leave_a_partial_set() {
             argv(&kit, &["-0", "-r", retries, "a", "b"]),
             argv(&kit, &["-0", "-r", retries, "b", "a"]),
         ];
-        let results = race(&s, &runs);
+        let results = race(&s, &runs, SAFETY);
         let what = format!("trial {trial} (-r {retries}): {results:?}");
         for (code, err) in &results {
             match code {
@@ -478,13 +315,13 @@ fn an_early_wake_that_finds_the_lock_taken_again_spends_no_retry() {
     let pid = w.id();
     assert!(wait_until_waiting(pid, &s), "the run ended early");
     let mut base = 0;
-    let settled = watch_until(pid, "never settled in poll", || {
+    let settled = watch_until(pid, SAFETY, "never settled in poll", || {
         base = times_blocked(pid);
         in_poll(pid) && times_blocked(pid) == base
     });
     assert!(settled, "the run ended early: {}", stderr_of(&mut w));
     std::fs::rename(s.path("held.new"), s.path("held")).expect("replace held");
-    let rewaiting = watch_until(pid, "never woke for the replacement", || {
+    let rewaiting = watch_until(pid, SAFETY, "never woke for the replacement", || {
         times_blocked(pid) > base && in_poll(pid)
     });
     if !rewaiting {
@@ -515,7 +352,7 @@ fn forcing_trials(s: &Scratch, tool: &Path, trials: usize, n: usize, check: bool
         let _ = std::fs::remove_file(s.path("S"));
         s.write("S", "old lock\n");
         s.age("S", 100);
-        let results = race(s, &runs);
+        let results = race(s, &runs, SAFETY);
         let winners = results.iter().filter(|(c, _)| *c == 0).count();
         if !check {
             bad += usize::from(winners != 1);
@@ -564,21 +401,6 @@ fn concurrent_forcers_of_an_old_lock_have_one_winner() {
     }
 }
 
-/// Is process `pid` waiting for a lock on the file with inode `ino`, as
-/// `/proc/locks` shows (a `->` line for a blocked request)?
-fn blocked_on(pid: u32, ino: u64) -> bool {
-    let (pid, ino) = (pid.to_string(), ino.to_string());
-    std::fs::read_to_string("/proc/locks")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&"->")
-                && f.get(5) == Some(&pid.as_str())
-                && f.get(6).and_then(|d| d.rsplit(':').next()) == Some(ino.as_str())
-        })
-}
-
 #[test]
 fn forcers_that_all_judged_the_lock_stale_have_one_winner() {
     // The worst case, made certain instead of hoped for: every forcer has
@@ -607,7 +429,7 @@ fn forcers_that_all_judged_the_lock_stale_have_one_winner() {
             .collect();
         for k in &mut kids {
             let pid = k.id();
-            if !watch_until(pid, "never blocked on the directory", || {
+            if !watch_until(pid, SAFETY, "never blocked on the directory", || {
                 blocked_on(pid, dir_ino)
             }) {
                 drop(gate);
@@ -651,14 +473,6 @@ fn forcers_that_all_judged_the_lock_stale_have_one_winner() {
 
 // 6. The failure cleanup removes only what is still its own ------------------------------
 
-/// Is process `pid` stopped (by SIGSTOP)?
-fn stopped(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
-    })
-}
-
 /// `lockfile -N -r 1 a held`: `a` is locked, `held` is waited for. While it
 /// waits, `replace` puts someone else's lock at `a`; when the run gives up
 /// on `held` (Sorry, on procmail's schedule), that lock must remain.
@@ -679,14 +493,14 @@ fn foreign_lock_survives_give_up(replace: impl Fn(&Scratch)) {
         let waited = wait_until_waiting(pid, &s);
         let mut inodes = None;
         if waited {
-            send(pid, libc::SIGSTOP);
-            watch_until(pid, "never stopped", || stopped(pid));
+            send_signal(pid, libc::SIGSTOP);
+            watch_until(pid, SAFETY, "never stopped", || stopped(pid));
             if has_temp(&s, pid) {
                 let mine = ino(&s, "a");
                 replace(&s);
                 inodes = Some((mine, ino(&s, "a"), s.read("a")));
             }
-            send(pid, libc::SIGCONT);
+            send_signal(pid, libc::SIGCONT);
         }
         let st = wait_bounded(&mut w, SAFETY, "run giving up");
         let err = stderr_of(&mut w);
@@ -753,7 +567,7 @@ fn a_fatal_signal_while_waiting_removes_the_locks_made_and_the_temp_file() {
             "SIG{name}: the run ended early"
         );
         assert!(s.exists("a") && s.exists("b"), "SIG{name}");
-        send(w.id(), sig);
+        send_signal(w.id(), sig);
         let st = wait_bounded(&mut w, SAFETY, &format!("run sent SIG{name}"));
         assert_eq!(
             st.signal(),
@@ -779,7 +593,7 @@ fn a_give_up_signal_while_waiting_exits_75_and_removes_the_locks_made() {
             wait_until_waiting(w.id(), &s),
             "SIG{name}: the run ended early"
         );
-        send(w.id(), sig);
+        send_signal(w.id(), sig);
         let st = wait_bounded(&mut w, SAFETY, &format!("run sent SIG{name}"));
         let err = stderr_of(&mut w);
         assert_eq!(code_of(st), 75, "SIG{name}: {err}");
@@ -809,7 +623,7 @@ fn a_fatal_signal_spares_a_lock_forced_by_another_run() {
         .success()
         .stderr(&forcing("a"));
     let theirs = ino(&s, "a");
-    send(w.id(), libc::SIGUSR1);
+    send_signal(w.id(), libc::SIGUSR1);
     let st = wait_bounded(&mut w, SAFETY, "run sent SIGUSR1");
     assert_eq!(st.signal(), Some(libc::SIGUSR1), "{}", stderr_of(&mut w));
     assert!(

@@ -19,20 +19,22 @@
 use std::os::unix::fs::symlink;
 use std::process::Command;
 
-use crate::util::{Diff, Impl, Output, Scratch, TestCommand, is_root, lockkit_bin, reference};
+use crate::util::{
+    Diff, Impl, Output, QUIET_JOBS, Scratch, TestCommand, WAIT_SLEEPING_FN, cases_script, is_root,
+    reference, run_in_scratch, run_tool_script,
+};
 
 /// Shell functions for scripts.
 ///
 /// * `state`: what is in the scratch directory (but `bin/`): type, mode,
 ///   size and name, one line each, sorted;
-/// * `reset`: empty the scratch directory (but `bin/`);
-/// * `wait_sleeping PID FILE`: return once FILE exists and PID (a lockfile
-///   started in the background) sleeps, i.e. it has locked FILE, made its
-///   attempt on the next (held) file and now waits between attempts. Neither
-///   tool says when it starts waiting, and procmail's temp file comes and
-///   goes within an attempt, so /proc is read repeatedly, with an iteration
-///   bound as the only safety net. (A lockfile sleeping — state S — is past
-///   its check for signals: both only block in their sleep/poll.)
+/// * `reset`: empty the scratch directory (but `bin/`).
+///
+/// Scripts that wait for a background lockfile to sleep between attempts
+/// add `util::WAIT_SLEEPING_FN` and call `wait_sleeping PID FILE`, FILE
+/// being the lock it made before the held one: neither tool says when it
+/// starts waiting, and procmail's temp file comes and goes within an
+/// attempt.
 const SHELL_FNS: &str = r#"
 state() {
     find . -path ./bin -prune -o ! -name . -printf '%y %m %s %p\n' | LC_ALL=C sort
@@ -40,48 +42,14 @@ state() {
 reset() {
     find . -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
 }
-wait_sleeping() {
-    n=0
-    while :; do
-        { read -r st < "/proc/$1/stat"; } 2>/dev/null || { echo "lockfile ended early"; return 1; }
-        case $st in
-            *") Z "*) echo "lockfile ended early"; return 1 ;;
-            *") S "*) [ -e "$2" ] && return 0 ;;
-        esac
-        n=$((n + 1))
-        [ "$n" -lt 1000000 ] || { echo "lockfile never waited"; return 1; }
-    done
-}
 "#;
-
-/// First line of scripts that signal background jobs: the shell's own job
-/// reports and `kill`'s complaints about a job that already ended come at
-/// moments that vary from run to run, so the script's stderr goes to
-/// /dev/null and each `lockfile` writes to fd 3, the real stderr.
-const QUIET_JOBS: &str = "exec 3>&2 2>/dev/null\n";
-
-/// Quote `arg` for a POSIX shell.
-fn sh_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
-}
 
 /// One script running `lockfile ARGS` for each case in turn, each preceded
 /// by the shell code `prep` and a header line on stdout and stderr, and
 /// followed by its exit status and the directory's `state`.
 fn batch(prep: &str, cases: &[&[&str]]) -> Diff {
-    let mut script = SHELL_FNS.to_owned();
-    for args in cases {
-        let line = args
-            .iter()
-            .map(|a| sh_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let hdr = sh_quote(&format!("## lockfile {line}"));
-        script.push_str(&format!(
-            "reset; {prep}\necho {hdr}; echo {hdr} >&2; lockfile {line}; echo \"exit $?\"; state\n"
-        ));
-    }
-    Diff::lockfile_script(&script)
+    let cases = cases_script("lockfile", &format!("reset; {prep}"), "; state", cases);
+    Diff::lockfile_script(&format!("{SHELL_FNS}{cases}"))
 }
 
 /// Set a symlink's own mtime `secs` seconds in the past (`touch -h`: the
@@ -99,24 +67,13 @@ fn age_link(s: &Scratch, rel: &str, secs: u32) {
 /// `lockfile ARGS` from lockkit in a fresh scratch directory prepared by
 /// `setup`; its output and the files it left behind.
 fn lockkit_args(setup: impl Fn(&Scratch), args: &[&str]) -> (Output, String) {
-    let s = Scratch::new();
-    setup(&s);
-    let out = TestCommand::lockkit(&s, "lockfile").args(args).run();
-    (out, s.listing())
+    run_in_scratch(setup, |s| TestCommand::lockkit(s, "lockfile").args(args))
 }
 
 /// `script` (where `lockfile` is `imp`'s) in a fresh scratch directory
 /// prepared by `setup`; its output and the files it left behind.
 fn run_script(imp: Impl, setup: impl Fn(&Scratch), script: &str) -> (Output, String) {
-    let s = Scratch::new();
-    setup(&s);
-    let target = match imp {
-        Impl::Lockkit => lockkit_bin(),
-        Impl::Reference => reference("lockfile").expect("reference tool installed"),
-    };
-    s.link("lockfile", &target);
-    let out = TestCommand::script(&s, &format!("{SHELL_FNS}{script}")).run();
-    (out, s.listing())
+    run_tool_script(imp, "lockfile", setup, &format!("{SHELL_FNS}{script}"))
 }
 
 fn held(s: &Scratch) {
@@ -490,7 +447,7 @@ fn long_names() {
 // ignored stay ignored (as does SIGPIPE).
 #[test]
 fn signals_while_waiting() {
-    let mut script = format!("{QUIET_JOBS}{SHELL_FNS}: > held\n");
+    let mut script = format!("{QUIET_JOBS}{SHELL_FNS}{WAIT_SLEEPING_FN}: > held\n");
     // The background job's INT and QUIT would be ignored by the shell.
     for (sig, flags) in [
         ("TERM", "-1"),
@@ -702,7 +659,7 @@ fn lockkit_signal_cleanup() {
         Impl::Lockkit,
         held,
         &format!(
-            "{QUIET_JOBS}lockfile -1 a held 2>&3 & p=$!
+            "{QUIET_JOBS}{WAIT_SLEEPING_FN}lockfile -1 a held 2>&3 & p=$!
              wait_sleeping $p a && kill -USR1 $p
              wait $p; echo \"exit $?\""
         ),
@@ -714,7 +671,7 @@ fn lockkit_signal_cleanup() {
         Impl::Lockkit,
         held,
         &format!(
-            "{QUIET_JOBS}lockfile -1 a b held 2>&3 & p=$!
+            "{QUIET_JOBS}{WAIT_SLEEPING_FN}lockfile -1 a b held 2>&3 & p=$!
              wait_sleeping $p b && echo other > new && mv new a && kill -TERM $p
              wait $p; echo \"exit $?\"; cat a"
         ),

@@ -9,7 +9,13 @@
 //!   stdout before the test goes on — tests never sleep to synchronise;
 //! * [`Diff`]: one case run against the reference tool and lockkit, each in
 //!   its own identical scratch directory, comparing exit status, stdout,
-//!   stderr and the files left behind.
+//!   stderr and the files left behind;
+//! * shell snippets for test scripts ([`sh_quote`], [`cases_script`],
+//!   [`QUIET_JOBS`], [`WAIT_SLEEPING_FN`]);
+//! * watching and waiting for background processes without sleeping to
+//!   synchronise ([`wait_bounded`], [`watch_until`], [`in_poll`],
+//!   [`ended`], …), and the race and counter set-ups the dot-lock tools'
+//!   tests share ([`race`], [`counter`]).
 
 #![allow(dead_code)]
 
@@ -19,10 +25,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long any one command may run before the harness kills it. Only a
 /// safety net against a hang; nothing is timed.
@@ -76,6 +82,15 @@ pub fn reference(tool: &str) -> Option<PathBuf> {
         .expect("chmod reference copy");
     copies.push((path.to_owned(), copy.clone()));
     Some(copy)
+}
+
+/// The binary that plays `tool` for `imp`: lockkit, or the reference tool
+/// (which must be installed: see [`reference`]).
+pub fn target(imp: Impl, tool: &str) -> PathBuf {
+    match imp {
+        Impl::Lockkit => lockkit_bin(),
+        Impl::Reference => reference(tool).expect("reference tool installed"),
+    }
 }
 
 pub fn is_root() -> bool {
@@ -146,11 +161,20 @@ impl Scratch {
     /// negative value: in the future), without following a symlink target's
     /// absence (the file must exist).
     pub fn age(&self, rel: impl AsRef<Path>, secs: i64) {
-        let now = std::time::SystemTime::now();
-        let when = if secs >= 0 {
-            now - Duration::from_secs(secs as u64)
-        } else {
-            now + Duration::from_secs(secs.unsigned_abs())
+        self.set_times(rel, secs, secs);
+    }
+
+    /// Set a file's access time to `atime_ago` and its modification time to
+    /// `mtime_ago` seconds in the past (negative: in the future). The file
+    /// must exist; a symlink's target is the one changed.
+    pub fn set_times(&self, rel: impl AsRef<Path>, atime_ago: i64, mtime_ago: i64) {
+        let at = |secs: i64| {
+            let now = std::time::SystemTime::now();
+            if secs >= 0 {
+                now - Duration::from_secs(secs as u64)
+            } else {
+                now + Duration::from_secs(secs.unsigned_abs())
+            }
         };
         let path = self.path(rel);
         let f = std::fs::File::options()
@@ -160,8 +184,8 @@ impl Scratch {
             .expect("open file to age");
         f.set_times(
             std::fs::FileTimes::new()
-                .set_accessed(when)
-                .set_modified(when),
+                .set_accessed(at(atime_ago))
+                .set_modified(at(mtime_ago)),
         )
         .expect("set file times");
     }
@@ -172,6 +196,19 @@ impl Scratch {
 
     pub fn exists(&self, rel: impl AsRef<Path>) -> bool {
         self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// The names in the root directory (not below it) that start with
+    /// `prefix`, sorted: a tool's temp files, say.
+    pub fn names_starting_with(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .expect("read scratch dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
     }
 
     /// Everything under the root except `bin/`, one line per entry with its
@@ -337,11 +374,7 @@ impl TestCommand {
     /// `tool` (e.g. `flock`) from `imp`, through `bin/<tool>` in `scratch`,
     /// with `argv[0]` = the plain tool name, as when found on PATH.
     pub fn tool(scratch: &Scratch, imp: Impl, tool: &str) -> TestCommand {
-        let target = match imp {
-            Impl::Lockkit => lockkit_bin(),
-            Impl::Reference => reference(tool).expect("reference tool installed"),
-        };
-        let link = scratch.link(tool, &target);
+        let link = scratch.link(tool, &target(imp, tool));
         let mut cmd = Command::new(link);
         cmd.arg0(tool);
         Self::base(scratch, cmd)
@@ -370,11 +403,7 @@ impl TestCommand {
 
     /// Run as uid/gid 65534 (needs root): `setpriv … <tool>` found on PATH.
     pub fn nobody(scratch: &Scratch, imp: Impl, tool: &str) -> TestCommand {
-        let target = match imp {
-            Impl::Lockkit => lockkit_bin(),
-            Impl::Reference => reference(tool).expect("reference tool installed"),
-        };
-        scratch.link(tool, &target);
+        scratch.link(tool, &target(imp, tool));
         let mut cmd = Command::new(AS_NOBODY[0]);
         cmd.args(&AS_NOBODY[1..]).arg(tool);
         Self::base(scratch, cmd)
@@ -436,6 +465,13 @@ impl TestCommand {
 
     pub fn command(&mut self) -> &mut Command {
         &mut self.cmd
+    }
+
+    /// Run in a process group of its own, so that a failing test can kill
+    /// it and whatever it started ([`wait_bounded`], [`watch_until`]).
+    pub fn own_process_group(mut self) -> Self {
+        self.cmd.process_group(0);
+        self
     }
 
     /// Run to completion.
@@ -566,16 +602,9 @@ impl Drop for Holder {
 /// the safety timeout as the only bound.
 pub fn wait_until_blocked(pid: u32, path: &Path) {
     let ino = std::fs::metadata(path).expect("stat lock file").ino();
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     loop {
-        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-        let blocked = locks.lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&"->")
-                && f.get(5) == Some(&pid.to_string().as_str())
-                && f.get(6).and_then(|d| d.rsplit(':').next()) == Some(&ino.to_string())
-        });
-        if blocked {
+        if blocked_on(pid, ino) {
             return;
         }
         assert!(
@@ -717,11 +746,7 @@ impl Diff {
             .iter()
             .map(|(p, shared)| Holder::flock(scratch.dir(), p, *shared))
             .collect();
-        let target = match imp {
-            Impl::Lockkit => lockkit_bin(),
-            Impl::Reference => reference(self.tool).expect("reference tool installed"),
-        };
-        let link = scratch.link(self.tool, &target);
+        let link = scratch.link(self.tool, &target(imp, self.tool));
         let mut raw = if self.nobody {
             let mut c = Command::new(AS_NOBODY[0]);
             c.args(&AS_NOBODY[1..]);
@@ -805,4 +830,350 @@ pub fn normalize(s: &str) -> String {
         }
     }
     out
+}
+
+/// A command made by `cmd` in a fresh scratch directory prepared by
+/// `setup`: its output and the files it left behind ([`Scratch::listing`]).
+pub fn run_in_scratch(
+    setup: impl FnOnce(&Scratch),
+    cmd: impl FnOnce(&Scratch) -> TestCommand,
+) -> (Output, String) {
+    let s = Scratch::new();
+    setup(&s);
+    let out = cmd(&s).run();
+    (out, s.listing())
+}
+
+/// `sh -c script` in which `tool` is `imp`'s, run as [`run_in_scratch`]
+/// does: for a side that is checked on its own, or compared in part.
+pub fn run_tool_script(
+    imp: Impl,
+    tool: &str,
+    setup: impl FnOnce(&Scratch),
+    script: &str,
+) -> (Output, String) {
+    run_in_scratch(setup, |s| {
+        s.link(tool, &target(imp, tool));
+        TestCommand::script(s, script)
+    })
+}
+
+// Shell snippets for test scripts -----------------------------------------
+
+/// Quote `arg` for a POSIX shell.
+pub fn sh_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+/// Shell code running `tool ARGS` once for each case, in turn: before it,
+/// the shell code `prep` (unless empty) and a header line `## tool ARGS` on
+/// stdout and on stderr; after it, its exit status (`exit N`) and then the
+/// shell code `after` on the same line (e.g. `"; state"`). Many cases thus
+/// share one script run, and one [`Diff`].
+pub fn cases_script<C, A>(
+    tool: &str,
+    prep: &str,
+    after: &str,
+    cases: impl IntoIterator<Item = C>,
+) -> String
+where
+    C: AsRef<[A]>,
+    A: AsRef<str>,
+{
+    let mut script = String::new();
+    for args in cases {
+        let line = args
+            .as_ref()
+            .iter()
+            .map(|a| sh_quote(a.as_ref()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let hdr = sh_quote(&format!("## {tool} {line}"));
+        if !prep.is_empty() {
+            script.push_str(prep);
+            script.push('\n');
+        }
+        script.push_str(&format!(
+            "echo {hdr}; echo {hdr} >&2; {tool} {line}; echo \"exit $?\"{after}\n"
+        ));
+    }
+    script
+}
+
+/// First line of scripts that signal or kill background jobs: the shell's
+/// own job reports ("Terminated", "Hangup") and `kill`'s complaints about a
+/// job that already ended come at moments that vary from run to run, so the
+/// script's stderr goes to /dev/null and each tool run writes to fd 3
+/// (`2>&3`), the script's real stderr.
+pub const QUIET_JOBS: &str = "exec 3>&2 2>/dev/null\n";
+
+/// Shell function for scripts: `wait_sleeping PID GLOB` returns once PID (a
+/// tool started in the background, working in the current directory) is
+/// asleep (state S in /proc/PID/stat) while a file matching GLOB exists, e.g.
+/// its temp file (`'.lk*'`) or the lock it made before the one it waits
+/// for: it made an attempt and now waits for the next one. A tool asleep is
+/// past its check for signals: both implementations only block in their
+/// sleep or poll. It fails, saying so on stdout, if PID ends first. The
+/// kernel offers no event for "asleep", so /proc is read repeatedly, with
+/// an iteration bound as the only safety net. GLOB is expanded unquoted: no
+/// blanks in it.
+pub const WAIT_SLEEPING_FN: &str = r#"
+wait_sleeping() {
+    n=0
+    while :; do
+        { read -r st < "/proc/$1/stat"; } 2>/dev/null || { echo "the tool ended early"; return 1; }
+        case $st in
+            *") Z "*) echo "the tool ended early"; return 1 ;;
+            *") S "*) for f in $2; do [ -e "$f" ] && return 0; done ;;
+        esac
+        n=$((n + 1))
+        [ "$n" -lt 2000000 ] || { echo "the tool never waited"; return 1; }
+    done
+}
+"#;
+
+// Watching background processes -------------------------------------------
+//
+// The kernel has events for a process *ending* (a pidfd becomes readable),
+// which [`wait_bounded`] waits for. For states it has no event for (blocked
+// in poll, waiting for a lock, stopped), [`watch_until`] looks through /proc
+// repeatedly, with a safety bound only.
+
+/// The state letter of process `pid` (R, S, D, T, Z, …, from
+/// `/proc/PID/stat`), or None once it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
+}
+
+/// Is process `pid` a zombie or gone?
+pub fn ended(pid: u32) -> bool {
+    process_state(pid).is_none_or(|c| c == 'Z' || c == 'X')
+}
+
+/// Is process `pid` stopped (by SIGSTOP)?
+pub fn stopped(pid: u32) -> bool {
+    process_state(pid) == Some('T')
+}
+
+/// Is process `pid` blocked in poll(2)/ppoll(2) right now?
+pub fn in_poll(pid: u32) -> bool {
+    if let Ok(sc) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
+        let nr: Option<libc::c_long> = sc.split_whitespace().next().and_then(|n| n.parse().ok());
+        #[cfg(target_arch = "x86_64")]
+        let polls = [libc::SYS_ppoll, libc::SYS_poll];
+        #[cfg(not(target_arch = "x86_64"))]
+        let polls = [libc::SYS_ppoll];
+        return nr.is_some_and(|n| polls.contains(&n));
+    }
+    // No /proc/PID/syscall (CONFIG_HAVE_ARCH_TRACEHOOK off): the kernel
+    // function it sleeps in.
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("poll"))
+}
+
+/// Is process `pid` waiting for a lock on the file with inode `ino`, as
+/// `/proc/locks` shows (a `->` line for a blocked request)?
+pub fn blocked_on(pid: u32, ino: u64) -> bool {
+    let (pid, ino) = (pid.to_string(), ino.to_string());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&"->")
+                && f.get(5) == Some(&pid.as_str())
+                && f.get(6).and_then(|d| d.rsplit(':').next()) == Some(ino.as_str())
+        })
+}
+
+/// Look at process `pid` every millisecond (leaving the CPU to the process
+/// watched) until `ready` holds (true) or the process ends (false); past
+/// `limit`, kill its process group and fail with `what`.
+pub fn watch_until(pid: u32, limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if ended(pid) {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            // SAFETY: plain kill(2) of a process group we started.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            panic!("process {pid}: {what}: not after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A pidfd for `child`: readable once it has ended.
+pub fn pidfd(child: &Child) -> rustix::fd::OwnedFd {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open")
+}
+
+/// What is left from now until `end` (nothing once past), as a timeout for
+/// poll(2).
+pub fn timeout_until(end: Instant) -> rustix::time::Timespec {
+    let left = end.saturating_duration_since(Instant::now());
+    rustix::time::Timespec {
+        tv_sec: left.as_secs() as i64,
+        tv_nsec: i64::from(left.subsec_nanos()),
+    }
+}
+
+/// Wait for `child` (woken by its pidfd, not by polling), at most `limit`;
+/// past that, kill its process group and fail with `what`.
+pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    use rustix::event::{PollFd, PollFlags};
+    let pidfd = pidfd(child);
+    let end = Instant::now() + limit;
+    loop {
+        let timeout = timeout_until(end);
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => {
+                // SAFETY: plain kill(2) of a process group we started.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                panic!("{what}: still running after {limit:?}");
+            }
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+    child.wait().expect("wait")
+}
+
+/// An exit status as a shell reports it (128 + the signal that killed it).
+pub fn code_of(st: ExitStatus) -> i32 {
+    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
+}
+
+/// What a finished child wrote on stderr (once: the pipe is taken).
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+/// Send signal `sig` to process `pid`, which must exist.
+pub fn send_signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: plain kill(2).
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, sig) },
+        0,
+        "kill {pid} {sig}"
+    );
+}
+
+/// The name of a signal the tests send, without `SIG`.
+pub fn signal_name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGHUP => "HUP",
+        libc::SIGINT => "INT",
+        libc::SIGQUIT => "QUIT",
+        libc::SIGUSR1 => "USR1",
+        libc::SIGUSR2 => "USR2",
+        libc::SIGPIPE => "PIPE",
+        libc::SIGALRM => "ALRM",
+        libc::SIGTERM => "TERM",
+        _ => "?",
+    }
+}
+
+/// The pid of a process that has exited and been reaped: certainly dead
+/// (until the kernel hands it out again).
+pub fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait for true");
+    pid
+}
+
+// Races and counters -------------------------------------------------------
+
+/// `tool ARGS` as a program and its arguments, for [`race`].
+pub fn argv(tool: &Path, args: &[&str]) -> Vec<String> {
+    std::iter::once(tool.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .collect()
+}
+
+/// Run each of `runs` (a program and its arguments) in the scratch
+/// directory so that they exec together: each `sh` waits on a shared pipe
+/// that is then closed. Each runs in a process group of its own and may
+/// take `limit` ([`wait_bounded`]). Returns their exit codes and stderr, in
+/// order.
+pub fn race(s: &Scratch, runs: &[Vec<String>], limit: Duration) -> Vec<(i32, String)> {
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("barrier pipe");
+    let mut kids = Vec::with_capacity(runs.len());
+    for argv in runs {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c")
+            .arg("read x; exec \"$0\" \"$@\"")
+            .args(argv)
+            .current_dir(s.dir())
+            .env("LC_ALL", "C")
+            .process_group(0)
+            .stdin(Stdio::from(rd.try_clone().expect("dup")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        kids.push(c.spawn().expect("spawn racer"));
+    }
+    drop(wr); // go
+    kids.into_iter()
+        .map(|mut k| {
+            let st = wait_bounded(&mut k, limit, "racer");
+            (code_of(st), stderr_of(&mut k))
+        })
+        .collect()
+}
+
+/// Mutual exclusion under churn: one script in which each of `workers`
+/// (shell words: the arguments of a shell function `work`) runs `step`
+/// `cycles` times, all at once in the background. `step` must add one to
+/// the number in `count` non-atomically (read, then write) while holding
+/// the lock `lock`, and append a line to `errors` when locking or unlocking
+/// fails. `prelude` is shell code put first. Asserts that nothing failed,
+/// that the final count is exact (no update lost) and that the lock is
+/// gone; the tool's temp files are for the caller to check.
+#[track_caller]
+pub fn counter(
+    s: &Scratch,
+    prelude: &str,
+    step: &str,
+    workers: &[String],
+    cycles: u32,
+    lock: &str,
+) {
+    let mut script = format!(
+        "{prelude}echo 0 > count\n\
+         work() {{\n\
+           i=0\n\
+           while [ $i -lt {cycles} ]; do\n\
+             {step}\n\
+             i=$((i + 1))\n\
+           done\n\
+         }}\n"
+    );
+    for w in workers {
+        script.push_str(&format!("work {w} &\n"));
+    }
+    script.push_str("wait\ncat count\n");
+    let out = TestCommand::script(s, &script).run();
+    out.success();
+    assert!(
+        !s.exists("errors"),
+        "failed lockings:\n{}",
+        s.read("errors")
+    );
+    let want = workers.len() as u32 * cycles;
+    assert_eq!(out.stdout, format!("{want}\n"), "lost updates: {out}");
+    assert!(!s.exists(lock), "the lock was left behind");
 }
