@@ -410,6 +410,18 @@ impl TestCommand {
     }
 
     fn base(scratch: &Scratch, mut cmd: Command) -> TestCommand {
+        // The tools keep signals they inherit ignored (as the C tools do),
+        // and `cargo test` started as a background job of a script inherits
+        // SIGINT and SIGQUIT ignored. Every command starts with them at
+        // their defaults; a test that wants them ignored says so itself.
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut new_path = scratch.bin().into_os_string();
         new_path.push(":");
