@@ -47,6 +47,10 @@ pub struct Long<T> {
 pub struct Spec<'a, T> {
     pub shorts: &'a [Short<T>],
     pub longs: &'a [Long<T>],
+    /// `getopt_long` (true) or plain `getopt` (false). Plain getopt has no
+    /// long options: `--bogus` is the cluster `-`, `b`, … and fails on `-`.
+    /// A tool using it may still accept its `longs` spelled out in full.
+    pub long_options: bool,
 }
 
 /// A mistake in the arguments, as glibc reports it.
@@ -295,7 +299,13 @@ impl<'a, T: Copy + PartialEq> Iterator for Getopt<'a, T> {
             self.done = true;
             return None;
         }
-        if bytes[1] == b'-' {
+        let exact_long = || {
+            self.spec
+                .longs
+                .iter()
+                .any(|l| l.name.as_bytes() == &bytes[2..])
+        };
+        if bytes[1] == b'-' && (self.spec.long_options || exact_long()) {
             return Some(self.long());
         }
         self.cluster = 1;
@@ -364,6 +374,7 @@ mod tests {
             Spec {
                 shorts: SHORTS,
                 longs: LONGS,
+                long_options: true,
             },
         );
         let items: Vec<_> = g.by_ref().collect();
@@ -437,6 +448,23 @@ mod tests {
         let (items, _) = parse(&["--s", "--st", "1"]);
         assert_eq!(items[0], Item::Opt(O::Shared, None));
         assert_eq!(items[1], Item::Opt(O::Start, v("1")));
+    }
+
+    #[test]
+    fn plain_getopt_has_no_long_options() {
+        let args: &'static [OsString] =
+            Box::leak(["--start", "--bogus"].iter().map(OsString::from).collect());
+        let spec = Spec {
+            shorts: SHORTS,
+            longs: LONGS,
+            long_options: false,
+        };
+        let items: Vec<_> = Getopt::new(args, spec).collect();
+        // Only a long option spelled out in full is accepted.
+        assert_eq!(items[0], Item::Opt(O::Start, Some(OsStr::new("--bogus"))));
+        let args: &'static [OsString] = Box::leak([OsString::from("--bog")].into());
+        let items: Vec<_> = Getopt::new(args, spec).collect();
+        assert_eq!(items[0], Item::Mistake(Mistake::InvalidShort(b'-')));
     }
 
     #[test]

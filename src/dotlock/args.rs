@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::Prog;
 use crate::cnum::atoi;
 use crate::error::{Error, Result};
-use crate::getopt::{Getopt, HasArg, Item, Short, Spec};
+use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
 pub mod codes {
@@ -47,6 +47,8 @@ enum Opt {
     Interval,
     Touch,
     Passthrough,
+    Help,
+    Version,
 }
 
 const fn short(letter: u8, has_arg: HasArg, id: Opt) -> Short<Opt> {
@@ -74,11 +76,68 @@ const SHORTS: &[Short<Opt>] = &[
 /// What to do with the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Lock { command: Option<Vec<OsString>> },
+    Lock {
+        command: Option<Vec<OsString>>,
+    },
     Unlock,
     Touch,
     Check,
+    /// `--help` (a lockkit extension; dotlockfile has no long options).
+    Help,
+    /// `--version` (likewise).
+    Version,
 }
+
+/// The long options lockkit adds; dotlockfile itself has none.
+const LONGS: &[Long<Opt>] = &[
+    Long {
+        name: "help",
+        has_arg: HasArg::No,
+        id: Opt::Help,
+        extension: true,
+    },
+    Long {
+        name: "version",
+        has_arg: HasArg::No,
+        id: Opt::Version,
+        extension: true,
+    },
+];
+
+/// `--help`: the usage lines, what each option does, and examples.
+pub const HELP: &str = "\
+Usage:  dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
+        dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile> [-P] command args...
+        dotlockfile -u|-t
+
+Create, remove, touch or check a lock file that works across NFS and with
+mail programs (lockkit's drop-in replacement for liblockfile's dotlockfile).
+
+Options:
+  -l             create the lock (the default); with a command, run it
+                 holding the lock, then remove the lock
+  -u             remove the lock
+  -t             touch the lock, to keep it fresh
+  -c             check: exit 0 if a valid lock exists
+  -r retries     retry this many times before giving up (default 5, -1:
+                 forever); the wait ends as soon as the lock is released
+  -i interval    seconds between scheduled retries (default 5, 10, ... 60)
+  -p             write a pid into the lock (the caller's, or dotlock's own
+                 in command mode); a lock whose process is gone is stale
+  -m             lock your mailbox: $MAIL.lock or /var/mail/$USER.lock
+  -q             quiet
+  -P             exit with the command's status
+  -N             write no pid (the default)
+      --help     show this help
+      --version  show the version
+
+A lock without a live pid is stale after 5 minutes. Exit status: 0, or
+liblockfile's code (4: gave up, 2: cannot create the temp file, ...).
+
+Examples:
+  dotlock -r 5 /var/lock/x && { work; dotlock -u /var/lock/x; }
+  dotlock -p -P /run/lock/nightly.lock nightly.sh
+";
 
 /// `-r -1`: liblockfile's "forever" (0x7ffffff0 retries, ~4000 years).
 pub const FOREVER: i64 = 0x7fff_fff0;
@@ -151,7 +210,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
         args,
         Spec {
             shorts: SHORTS,
-            longs: &[],
+            longs: LONGS,
+            long_options: false,
         },
     );
     for item in g.by_ref() {
@@ -170,6 +230,22 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
             Opt::Check => check = true,
             Opt::Touch => touch = true,
             Opt::Passthrough => passthrough = true,
+            Opt::Help | Opt::Version => {
+                let action = if opt == Opt::Help {
+                    Action::Help
+                } else {
+                    Action::Version
+                };
+                return Ok(Config {
+                    lock: PathBuf::new(),
+                    action,
+                    quiet,
+                    use_pid,
+                    retries,
+                    interval,
+                    passthrough,
+                });
+            }
             Opt::Retries => {
                 let n = atoi(value.as_bytes());
                 if n <= 0 && n != -1 && value.as_bytes() != b"0" {
@@ -295,6 +371,16 @@ mod tests {
                 command: Some(vec!["-P".into(), "sh".into()])
             }
         );
+    }
+
+    #[test]
+    fn help_and_version_are_long_options_only() {
+        assert_eq!(run(&["--help"]).map(|c| c.action), Ok(Action::Help));
+        assert_eq!(
+            run(&["-q", "--version", "x"]).map(|c| c.action),
+            Ok(Action::Version)
+        );
+        assert_eq!(run(&["-h"]).expect_err("no -h").code(), 1);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Backoff for Schedule {
     }
 }
 
-pub fn run(prog: &Prog, args: &[OsString], _io: &mut Stdio) -> Result<u8> {
+pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
     let config = args::parse(prog, args)?;
     let lock = config.lock.as_path();
     match &config.action {
@@ -67,6 +67,18 @@ pub fn run(prog: &Prog, args: &[OsString], _io: &mut Stdio) -> Result<u8> {
             FAILURE
         }),
         Action::Check => Ok(check(&config)),
+        Action::Help => {
+            io.out(args::HELP.as_bytes());
+            Ok(0)
+        }
+        Action::Version => {
+            let line = format!(
+                "dotlockfile (lockkit {}), compatible with liblockfile 1.17\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            io.out(line.as_bytes());
+            Ok(0)
+        }
         Action::Lock { command: None } => lock_only(&config).map(|_| L_SUCCESS),
         Action::Lock {
             command: Some(command),

@@ -289,6 +289,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         Spec {
             shorts: SHORTS,
             longs: LONGS,
+            long_options: true,
         },
     );
     loop {

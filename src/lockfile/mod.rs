@@ -37,6 +37,18 @@ const HELP: &str = "\t-v\tdisplay the version number and exit
 \t-mu\tunlock your system mail-spool file
 ";
 
+/// Added to `--help` (procmail's `-h` text is kept as it was).
+const EXAMPLES: &str = "\
+\t--help\tthis help; --version: lockkit's version
+
+Locks are created read-only with the content 0; remove them with rm -f.
+Waiters wake as soon as a lock is released.
+
+Examples:
+  lockfile -r 3 inbox.lock && { work; rm -f inbox.lock; }
+  lockfile -1 -r 10 -l 600 db.lock index.lock
+";
+
 /// procmail's defaults.
 const SLEEPTIME: i32 = 8;
 const RETRIES: i32 = -1;
@@ -50,6 +62,9 @@ const GIVE_UP_SIGNALS: &[libc::c_int] = &[libc::SIGHUP, libc::SIGINT, libc::SIGQ
 enum Stop {
     /// Status 64: usage (already printed), `-v`, `-h`.
     Usage,
+    /// Status 0: `--help` or `--version` (lockkit's, on stdout; like `-h`
+    /// and `-v` they end the run and undo what it did).
+    Info,
     /// A lock could not be had: the status.
     Failed(u8),
     /// `-m…` without a passwd entry. procmail cleans up and then reports
@@ -464,6 +479,18 @@ fn scan(
         if arg == b"-" {
             continue;
         }
+        if arg == b"--help" || arg == b"--version" {
+            if !cleanup_pass {
+                let text = if arg == b"--help" {
+                    format!("{USAGE}{HELP}{EXAMPLES}")
+                } else {
+                    version_text()
+                };
+                run.io.out(text.as_bytes());
+                return Err((here, Stop::Info));
+            }
+            continue;
+        }
         let mut cur: &[u8] = &arg[1..];
         let usage = |run: &mut Run<'_>, at: usize| {
             run.say(USAGE.as_bytes());
@@ -658,6 +685,11 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
             let code = match stop {
                 Stop::Usage | Stop::NoUser => EX_USAGE,
                 Stop::Failed(c) => c,
+                Stop::Info => {
+                    failure_cleanup(&mut run, args, at, 0);
+                    cleanup::default_fatal_signals();
+                    return Ok(0);
+                }
             };
             failure_cleanup(&mut run, args, at, code)
         }

@@ -685,3 +685,28 @@ fn a_waiter_whose_parent_dies_gives_up_with_5() {
     assert_no_temps(&s, "after the parent died");
     assert_eq!(s.read("x.lock"), "held\n");
 }
+
+// Help and version (lockkit extensions) ------------------------------------
+
+#[test]
+fn help_and_version_are_extensions() {
+    let s = Scratch::new();
+    let out = TestCommand::lockkit(&s, "dotlock").arg("--help").run();
+    out.success().stderr("");
+    for needle in ["Usage:  dotlockfile -l", "-r retries", "Examples:"] {
+        assert!(out.stdout.contains(needle), "{needle}\n{out}");
+    }
+    TestCommand::lockkit(&s, "dotlock")
+        .arg("--version")
+        .run()
+        .success()
+        .stdout(&format!(
+            "dotlockfile (lockkit {}), compatible with liblockfile 1.17\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+    // Anything else starting with `--` is still plain getopt's business, as
+    // in dotlockfile: an invalid option `-`.
+    for args in [["--bogus"], ["--he"]] {
+        crate::util::Diff::dotlock(args).check();
+    }
+}

@@ -652,3 +652,28 @@ fn five_and_nine_free_files_are_locked_in_one_run() {
         assert_no_temps(&s, &format!("{files:?}"));
     }
 }
+
+// Help and version (lockkit extensions) ------------------------------------
+
+#[test]
+fn help_and_version_are_extensions() {
+    let s = Scratch::new();
+    let out = TestCommand::lockkit(&s, "lockfile").arg("--help").run();
+    out.success().stderr("");
+    for needle in ["Usage: lockfile -v", "\t-ml\t", "Examples:"] {
+        assert!(out.stdout.contains(needle), "{needle}\n{out}");
+    }
+    let out = TestCommand::lockkit(&s, "lockfile").arg("--version").run();
+    out.success();
+    assert!(
+        out.stdout
+            .starts_with(&format!("lockfile (lockkit {})", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    // Like -h, it ends the run and undoes what the run did.
+    TestCommand::lockkit(&s, "lockfile")
+        .args(["a", "--help"])
+        .run()
+        .success();
+    assert!(!s.exists("a"), "a lock made before --help was left behind");
+}
