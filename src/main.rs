@@ -1,8 +1,9 @@
 //! Entry point: pick the tool from the name the binary was invoked by.
 //!
-//! `flock` (a link) is util-linux's flock; any other name is the suite,
-//! `lockkit <tool> ...`. Dispatch is by hand, as uutils does: clap's
-//! multicall mode would reject a renamed binary.
+//! A link named after a tool (`flock`, `dotlock`/`dotlockfile`, `lockfile`)
+//! runs that tool; any other name is the suite, `lockkit <tool> ...`.
+//! Dispatch is by hand, as uutils does: clap's multicall mode would reject a
+//! renamed binary.
 //!
 //! `no_main`: Rust's runtime would set SIGPIPE to "ignore" before `main`,
 //! and the reference tools (and the commands they run) inherit whatever the
@@ -16,54 +17,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use lockkit::Prog;
-use lockkit::error::Error;
-use lockkit::error::sysexits::EX_USAGE;
-use lockkit::stdio::Stdio;
-
-type ToolMain = fn(&Prog, &[OsString], &mut Stdio) -> Result<u8, Error>;
-
-/// A tool of the suite.
-struct Tool {
-    name: &'static str,
-    /// Other link names that select it (the reference tool's own name).
-    aliases: &'static [&'static str],
-    about: &'static str,
-    run: ToolMain,
-    /// Whether a failed write to stdout/stderr changes the exit code at exit
-    /// (util-linux's close_stdout does; liblockfile does not look).
-    checks_output: bool,
-}
-
-const TOOLS: &[Tool] = &[
-    Tool {
-        name: "flock",
-        aliases: &[],
-        about: "Manage locks from shell scripts (drop-in for util-linux flock(1))",
-        run: lockkit::flock::run,
-        checks_output: true,
-    },
-    Tool {
-        name: "dotlock",
-        aliases: &["dotlockfile"],
-        about: "Create, remove or run a command under a lock file (drop-in for dotlockfile(1))",
-        run: lockkit::dotlock::run,
-        checks_output: false,
-    },
-    Tool {
-        name: "lockfile",
-        aliases: &[],
-        about: "Conditionally create lock files, several at once (drop-in for procmail's lockfile(1))",
-        run: lockkit::lockfile::run,
-        checks_output: false,
-    },
-];
-
-fn find_tool(name: &OsStr) -> Option<&'static Tool> {
-    TOOLS.iter().find(|t| {
-        t.name.as_bytes() == name.as_bytes()
-            || t.aliases.iter().any(|a| a.as_bytes() == name.as_bytes())
-    })
-}
+use lockkit::suite::{find_tool, run_tool};
 
 fn basename(path: &OsStr) -> &OsStr {
     let bytes = path.as_bytes();
@@ -97,74 +51,7 @@ fn dispatch(args: Vec<OsString>) -> u8 {
         };
         return run_tool(tool, &prog, &args[2..]);
     }
-    suite(args)
-}
-
-fn run_tool(tool: &Tool, prog: &Prog, args: &[OsString]) -> u8 {
-    let mut io = Stdio::new();
-    let code = match (tool.run)(prog, args, &mut io) {
-        Ok(code) => code,
-        Err(e) => {
-            io.err(e.message());
-            e.code()
-        }
-    };
-    if tool.checks_output {
-        io.finish(&prog.name, code)
-    } else {
-        io.finish_unchecked();
-        code
-    }
-}
-
-fn suite_command() -> clap::Command {
-    let tools = TOOLS.iter().map(|t| {
-        clap::Command::new(t.name)
-            .about(t.about)
-            .disable_help_flag(true)
-            .disable_version_flag(true)
-            .arg(
-                clap::Arg::new("args")
-                    .num_args(0..)
-                    .trailing_var_arg(true)
-                    .allow_hyphen_values(true)
-                    .value_parser(clap::value_parser!(OsString)),
-            )
-    });
-    clap::Command::new("lockkit")
-        .version(env!("CARGO_PKG_VERSION"))
-        .about("Locking for shell scripts: drop-in replacements for flock(1) and friends")
-        .after_help(
-            "Each tool also runs as itself through a link with its name, e.g.\n  \
-             ln -s lockkit flock; ./flock -n /run/lock/job.lock job.sh\n\n\
-             Run 'lockkit <tool> --help' for a tool's options.",
-        )
-        .subcommand_required(true)
-        .arg_required_else_help(true)
-        .disable_help_subcommand(true)
-        .subcommands(tools)
-}
-
-/// `lockkit --help`, `--version` and mistakes (a tool name was handled before).
-fn suite(args: Vec<OsString>) -> u8 {
-    let mut io = Stdio::new();
-    let prog = OsStr::new("lockkit");
-    let code = match suite_command().try_get_matches_from(args) {
-        Ok(_) => EX_USAGE, // unreachable: tool names are dispatched above
-        Err(e) => {
-            let text = e.render().to_string();
-            if e.use_stderr() {
-                io.err(text.as_bytes());
-            } else {
-                io.out(text.as_bytes());
-            }
-            match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => EX_USAGE,
-            }
-        }
-    };
-    io.finish(prog, code)
+    lockkit::suite::run(args)
 }
 
 #[cfg(test)]
@@ -175,6 +62,7 @@ mod tests {
     fn tools_are_found_by_basename_only() {
         assert!(find_tool(basename(OsStr::new("/usr/bin/flock"))).is_some());
         assert!(find_tool(basename(OsStr::new("flock"))).is_some());
+        assert!(find_tool(basename(OsStr::new("dotlockfile"))).is_some());
         assert!(find_tool(basename(OsStr::new("/bin/lockkit"))).is_none());
         assert!(find_tool(basename(OsStr::new("flock.bak"))).is_none());
         assert!(find_tool(basename(OsStr::new("/flock/lockkit"))).is_none());
@@ -182,6 +70,6 @@ mod tests {
 
     #[test]
     fn suite_definition_is_consistent() {
-        suite_command().debug_assert();
+        lockkit::suite::command().debug_assert();
     }
 }

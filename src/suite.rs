@@ -1,0 +1,140 @@
+//! The suite: its tools, and `lockkit` itself (help, version, and the
+//! housekeeping subcommands `install-links` and the hidden `generate`).
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::Prog;
+use crate::error::Error;
+use crate::error::sysexits::EX_USAGE;
+use crate::stdio::Stdio;
+
+type ToolMain = fn(&Prog, &[OsString], &mut Stdio) -> Result<u8, Error>;
+
+/// A tool of the suite.
+pub struct Tool {
+    pub name: &'static str,
+    /// Other link names that select it (the reference tool's own name).
+    pub aliases: &'static [&'static str],
+    pub about: &'static str,
+    pub run: ToolMain,
+    /// Whether a failed write to stdout/stderr changes the exit code at exit
+    /// (util-linux's close_stdout does; liblockfile and procmail do not look).
+    pub checks_output: bool,
+}
+
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "flock",
+        aliases: &[],
+        about: "Manage locks from shell scripts (drop-in for util-linux flock(1))",
+        run: crate::flock::run,
+        checks_output: true,
+    },
+    Tool {
+        name: "dotlock",
+        aliases: &["dotlockfile"],
+        about: "Create, remove or run a command under a lock file (drop-in for dotlockfile(1))",
+        run: crate::dotlock::run,
+        checks_output: false,
+    },
+    Tool {
+        name: "lockfile",
+        aliases: &[],
+        about: "Conditionally create lock files, several at once (drop-in for procmail's lockfile(1))",
+        run: crate::lockfile::run,
+        checks_output: false,
+    },
+];
+
+/// Every name a link to the binary can have to run a tool.
+pub fn link_names() -> impl Iterator<Item = &'static str> {
+    TOOLS
+        .iter()
+        .flat_map(|t| std::iter::once(t.name).chain(t.aliases.iter().copied()))
+}
+
+/// The tool a name (a link's, or `lockkit <name>`) selects.
+pub fn find_tool(name: &OsStr) -> Option<&'static Tool> {
+    TOOLS.iter().find(|t| {
+        t.name.as_bytes() == name.as_bytes()
+            || t.aliases.iter().any(|a| a.as_bytes() == name.as_bytes())
+    })
+}
+
+/// Run a tool and turn its outcome into the process exit code.
+pub fn run_tool(tool: &Tool, prog: &Prog, args: &[OsString]) -> u8 {
+    let mut io = Stdio::new();
+    let code = match (tool.run)(prog, args, &mut io) {
+        Ok(code) => code,
+        Err(e) => {
+            io.err(e.message());
+            e.code()
+        }
+    };
+    if tool.checks_output {
+        io.finish(&prog.name, code)
+    } else {
+        io.finish_unchecked();
+        code
+    }
+}
+
+/// The `lockkit` command line (tools appear as subcommands whose arguments
+/// are passed through untouched).
+pub fn command() -> clap::Command {
+    let tools = TOOLS.iter().map(|t| {
+        clap::Command::new(t.name)
+            .about(t.about)
+            .disable_help_flag(true)
+            .disable_version_flag(true)
+            .arg(
+                clap::Arg::new("args")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .value_parser(clap::value_parser!(OsString)),
+            )
+    });
+    clap::Command::new("lockkit")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Locking for shell scripts: drop-in replacements for flock(1) and friends")
+        .after_help(
+            "Each tool also runs as itself through a link with its name, e.g.\n  \
+             lockkit install-links ~/.local/bin; flock -n /run/lock/job.lock job.sh\n\n\
+             Run 'lockkit <tool> --help' for a tool's options.",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .disable_help_subcommand(true)
+        .subcommands(tools)
+        .subcommand(crate::install::command())
+        .subcommand(crate::generate::command())
+}
+
+/// `lockkit --help`, `--version`, the housekeeping subcommands and mistakes
+/// (a tool name was dispatched before).
+pub fn run(args: Vec<OsString>) -> u8 {
+    let mut io = Stdio::new();
+    let prog = OsStr::new("lockkit");
+    let code = match command().try_get_matches_from(args) {
+        Ok(m) => match m.subcommand() {
+            Some((crate::install::NAME, sub)) => crate::install::run(sub, &mut io),
+            Some((crate::generate::NAME, sub)) => crate::generate::run(sub, &mut io),
+            _ => EX_USAGE, // tools are dispatched before clap sees them
+        },
+        Err(e) => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                io.err(text.as_bytes());
+            } else {
+                io.out(text.as_bytes());
+            }
+            match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => EX_USAGE,
+            }
+        }
+    };
+    io.finish(prog, code)
+}
