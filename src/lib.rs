@@ -11,13 +11,17 @@
 use std::ffi::OsString;
 
 pub mod cnum;
+pub mod docs;
 pub mod dotlock;
 pub mod error;
 pub mod flock;
+pub mod generate;
 pub mod getopt;
+pub mod install;
 pub mod lock;
 pub mod lockfile;
 pub mod stdio;
+pub mod suite;
 
 /// How the running tool names itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

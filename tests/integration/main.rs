@@ -7,6 +7,8 @@ mod dotlock;
 mod dotlock_diff;
 mod flock;
 mod flock_diff;
+mod generated;
+mod install;
 mod lockfile;
 mod lockfile_diff;
 mod suite;

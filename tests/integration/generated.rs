@@ -1,0 +1,241 @@
+//! The committed man pages (`man/`) and shell completions (`completions/`):
+//! exactly what `lockkit generate` makes from the current code, pages that
+//! render without warnings, and scripts that the shells load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::util::{Scratch, TestCommand};
+
+const REGENERATE: &str = "run `cargo run -- generate .` and commit the result";
+
+/// The source tree, where the generated files are committed.
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files under `root/man` and `root/completions`, relative to `root`,
+/// sorted.
+fn generated_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["man", "completions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.expect("read directory entry");
+            files.push(Path::new(dir).join(entry.file_name()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Whether `program` can be run (it is on PATH).
+fn installed(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn committed_files_are_what_the_code_generates() {
+    let s = Scratch::new();
+    let out = s.path("generated");
+    TestCommand::suite(&s)
+        .arg("generate")
+        .arg(&out)
+        .run()
+        .success()
+        .stdout("")
+        .stderr("");
+    let fresh = generated_files(&out);
+    let committed = generated_files(repo());
+    assert!(fresh.len() >= 4 + 5 * 3, "generated only {fresh:?}");
+
+    let mut problems = Vec::new();
+    for rel in &fresh {
+        let want = std::fs::read(out.join(rel)).expect("read generated file");
+        match std::fs::read(repo().join(rel)) {
+            Err(_) => problems.push(format!("{} is missing", rel.display())),
+            Ok(have) if have != want => problems.push(format!("{} is out of date", rel.display())),
+            Ok(_) => {}
+        }
+    }
+    for rel in committed.iter().filter(|r| !fresh.contains(r)) {
+        problems.push(format!("{} is no longer generated", rel.display()));
+    }
+    assert!(
+        problems.is_empty(),
+        "the committed man pages and completions differ from what the code generates:\n  {}\n\
+         To update them, {REGENERATE}.",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn generate_reports_what_it_cannot_write() {
+    let s = Scratch::new();
+    s.write("file", "");
+    let out = TestCommand::suite(&s).args(["generate", "file"]).run();
+    out.code(73);
+    assert_eq!(out.stderr, "lockkit: file/man: Not a directory\n", "{out}");
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    if !installed("man") {
+        eprintln!("skipping: man is not installed (apt-get install man-db)");
+        return;
+    }
+    let pages: Vec<PathBuf> = generated_files(repo())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "1"))
+        .collect();
+    assert_eq!(pages.len(), 4, "{pages:?}");
+    for page in pages {
+        let out = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(repo().join(&page))
+            .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run man");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "man --warnings -l {}: {}\n{stderr}",
+            page.display(),
+            out.status
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS", "SEE ALSO"] {
+            assert!(
+                text.contains(section),
+                "{} has no {section}",
+                page.display()
+            );
+        }
+    }
+}
+
+/// Each name the completions are for: lockkit and every link name.
+const NAMES: [&str; 5] = ["lockkit", "flock", "dotlock", "dotlockfile", "lockfile"];
+
+#[test]
+fn bash_completions_load() {
+    for name in NAMES {
+        let out = Command::new("bash")
+            .args([
+                "--norc",
+                "-c",
+                &format!("source completions/{name}.bash && complete -p {name}"),
+            ])
+            .current_dir(repo())
+            .output()
+            .expect("run bash");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("-F _{name} ")),
+            "completions/{name}.bash: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// What bash's completion function offers for a command line (the words;
+/// the last one is being completed).
+fn bash_complete(name: &str, words: &[&str]) -> String {
+    let script = format!(
+        "source completions/{name}.bash
+         COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 ))
+         _{name} \"$1\" \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\" 2>/dev/null
+         for w in \"${{COMPREPLY[@]}}\"; do printf '%s\\n' \"$w\"; done"
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &script, "bash"])
+        .args(words)
+        .current_dir(repo())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{words:?}: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn bash_completes_flock_like_util_linux() {
+    // Options for a dashed word...
+    assert_eq!(bash_complete("flock", &["flock", "--ti"]), "--timeout\n");
+    assert_eq!(
+        bash_complete("flock", &["flock", "--fd", "9", "--no-f"]),
+        "--no-fork\n"
+    );
+    // ...and nothing of clap's otherwise, so bash completes file names.
+    assert_eq!(bash_complete("flock", &["flock", ""]), "");
+    assert_eq!(bash_complete("flock", &["flock", "-n", ""]), "");
+    assert_eq!(bash_complete("flock", &["flock", "-n", "/run/lo"]), "");
+    // Command names for -c.
+    assert!(bash_complete("flock", &["flock", "x.lock", "-c", "ech"]).contains("echo\n"));
+    // procmail's two-letter options.
+    assert_eq!(bash_complete("lockfile", &["lockfile", "-m"]), "-ml\n-mu\n");
+    // lockkit's tools, then their options.
+    assert!(bash_complete("lockkit", &["lockkit", "fl"]).contains("flock\n"));
+    assert_eq!(
+        bash_complete("lockkit", &["lockkit", "flock", "--verb"]),
+        "--verbose\n"
+    );
+}
+
+#[test]
+fn zsh_completions_load() {
+    if !installed("zsh") {
+        eprintln!("skipping: zsh is not installed");
+        return;
+    }
+    let script = format!(
+        "fpath=(completions $fpath); autoload -U compinit; compinit -u -D; print -r -- {}",
+        NAMES.map(|n| format!("$_comps[{n}]")).join(" ")
+    );
+    let out = Command::new("zsh")
+        .args(["-f", "-c", &script])
+        .current_dir(repo())
+        .output()
+        .expect("run zsh");
+    let want = NAMES.map(|n| format!("_{n}")).join(" ") + "\n";
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fish_completes_flock_options() {
+    if !installed("fish") {
+        eprintln!("skipping: fish is not installed");
+        return;
+    }
+    let out = Command::new("fish")
+        .args([
+            "--no-config",
+            "-c",
+            "source completions/flock.fish; complete -C 'flock --ti'; \
+             source completions/lockfile.fish; complete -C 'lockfile -m'",
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("run fish");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("--timeout\t")
+            && stdout.contains("\n-ml\t")
+            && stdout.contains("\n-mu\t"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
