@@ -375,12 +375,7 @@ mod tests {
     }
 
     fn options() -> Vec<Arg> {
-        let mut cmd = command();
-        cmd.build();
-        cmd.get_arguments()
-            .filter(|a| !a.is_positional())
-            .cloned()
-            .collect()
+        crate::docs::options_of(command())
     }
 
     #[test]

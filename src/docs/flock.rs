@@ -445,12 +445,7 @@ mod tests {
     }
 
     fn options() -> Vec<Arg> {
-        let mut cmd = command();
-        cmd.build();
-        cmd.get_arguments()
-            .filter(|a| !a.is_positional())
-            .cloned()
-            .collect()
+        crate::docs::options_of(command())
     }
 
     /// Every documented option, in every spelling, is one flock accepts.

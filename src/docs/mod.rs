@@ -55,6 +55,17 @@ pub fn files() -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The options (not operands) a documentation command defines, for the
+/// tests that hold the definitions to the real parsers.
+#[cfg(test)]
+pub(crate) fn options_of(mut cmd: clap::Command) -> Vec<clap::Arg> {
+    cmd.build();
+    cmd.get_arguments()
+        .filter(|a| !a.is_positional())
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
