@@ -31,3 +31,13 @@ pub struct Prog {
     /// `argv[0]` exactly as invoked, which glibc's getopt messages print.
     pub argv0: OsString,
 }
+
+impl Prog {
+    /// A tool invoked by its bare name (`lockkit flock …`, or found on PATH).
+    pub fn named(name: &str) -> Prog {
+        Prog {
+            name: name.into(),
+            argv0: name.into(),
+        }
+    }
+}

@@ -45,11 +45,7 @@ fn dispatch(args: Vec<OsString>) -> u8 {
     }
     if let Some(tool) = args.get(1).and_then(|a| find_tool(a)) {
         // `lockkit flock ...` is exactly `flock ...`.
-        let prog = Prog {
-            name: tool.name.into(),
-            argv0: tool.name.into(),
-        };
-        return run_tool(tool, &prog, &args[2..]);
+        return run_tool(tool, &Prog::named(tool.name), &args[2..]);
     }
     lockkit::suite::run(args)
 }

@@ -361,10 +361,7 @@ mod tests {
 
     /// `Some(message)` when dotlock's parser refuses `args` as getopt would.
     fn getopt_refuses(args: &[&str]) -> Option<String> {
-        let prog = Prog {
-            name: "dotlock".into(),
-            argv0: "dotlock".into(),
-        };
+        let prog = Prog::named("dotlock");
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let e = parse(&prog, &args).err()?;
         let text = String::from_utf8_lossy(e.message()).into_owned();

@@ -420,10 +420,7 @@ mod tests {
     use crate::flock::args::parse;
 
     fn prog() -> Prog {
-        Prog {
-            name: "flock".into(),
-            argv0: "flock".into(),
-        }
+        Prog::named("flock")
     }
 
     /// Whether flock's parser refuses `args` as getopt would (an unknown

@@ -337,10 +337,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Config> {
-        let prog = Prog {
-            name: "dotlock".into(),
-            argv0: "dotlock".into(),
-        };
+        let prog = Prog::named("dotlock");
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         parse(&prog, &args)
     }

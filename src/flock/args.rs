@@ -443,10 +443,7 @@ mod tests {
     use super::*;
 
     fn prog() -> Prog {
-        Prog {
-            name: "flock".into(),
-            argv0: "flock".into(),
-        }
+        Prog::named("flock")
     }
 
     fn run(args: &[&str]) -> Result<Request> {
