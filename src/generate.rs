@@ -1,8 +1,11 @@
-//! `lockkit generate DIR` (hidden): write the man pages (`DIR/man/*.1`) and
-//! the shell completions (`DIR/completions/…`) that [`crate::docs`] makes.
+//! Write the man pages (`DIR/man/*.1`) and the shell completions
+//! (`DIR/completions/…`) that [`crate::docs`] makes.
 //!
-//! They are committed; `cargo run -- generate .` rewrites them, and a test
-//! fails when the committed files differ from what the code generates.
+//! They are committed; `cargo run --example generate -- .` rewrites them,
+//! and a test fails when the committed files differ from what the code
+//! generates. The generator is a developer's tool, so it lives in an example
+//! rather than in the installed binary (which it would make a third larger:
+//! see docs/benchmarks.md).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -19,7 +22,6 @@ pub const NAME: &str = "generate";
 
 pub fn command() -> clap::Command {
     clap::Command::new(NAME)
-        .hide(true)
         .about("Write the man pages and shell completions into DIR/man and DIR/completions")
         .arg(
             Arg::new("dir")
@@ -31,7 +33,20 @@ pub fn command() -> clap::Command {
         )
 }
 
-pub fn run(m: &ArgMatches, io: &mut Stdio) -> u8 {
+/// `generate DIR`, as the example runs it.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let mut io = Stdio::new();
+    let code = match command().try_get_matches_from(args) {
+        Ok(m) => run(&m, &mut io),
+        Err(e) => {
+            let _ = e.print();
+            e.exit_code() as u8
+        }
+    };
+    io.finish(std::ffi::OsStr::new(NAME), code)
+}
+
+fn run(m: &ArgMatches, io: &mut Stdio) -> u8 {
     let dir = m
         .get_one::<OsString>("dir")
         .map(PathBuf::from)
@@ -45,8 +60,9 @@ pub fn run(m: &ArgMatches, io: &mut Stdio) -> u8 {
     }
 }
 
-/// Write every file, creating `man/` and `completions/` as needed.
-fn write_all(dir: &Path) -> Result<(), Vec<u8>> {
+/// Write every file, creating `man/` and `completions/` as needed; the
+/// error is the message line to print.
+pub fn write_all(dir: &Path) -> Result<(), Vec<u8>> {
     for (rel, contents) in crate::docs::files() {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {

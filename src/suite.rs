@@ -1,5 +1,5 @@
 //! The suite: its tools, and `lockkit` itself (help, version, and the
-//! housekeeping subcommands `install-links` and the hidden `generate`).
+//! housekeeping subcommand `install-links`).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -109,7 +109,6 @@ pub fn command() -> clap::Command {
         .disable_help_subcommand(true)
         .subcommands(tools)
         .subcommand(crate::install::command())
-        .subcommand(crate::generate::command())
 }
 
 /// `lockkit --help`, `--version`, the housekeeping subcommands and mistakes
@@ -120,7 +119,6 @@ pub fn run(args: Vec<OsString>) -> u8 {
     let code = match command().try_get_matches_from(args) {
         Ok(m) => match m.subcommand() {
             Some((crate::install::NAME, sub)) => crate::install::run(sub, &mut io),
-            Some((crate::generate::NAME, sub)) => crate::generate::run(sub, &mut io),
             _ => EX_USAGE, // tools are dispatched before clap sees them
         },
         Err(e) => {

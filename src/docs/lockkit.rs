@@ -167,7 +167,7 @@ Debian's `dotlockfile` and `lockfile` are setgid `mail`; without that, users
 cannot lock a mailbox in a spool directory that only group `mail` may write.
 
 The man pages and completions are generated from the program's option
-definitions (`lockkit generate` *DIR* in the sources).
+definitions (`cargo run --example generate -- .` in the sources).
 
 # SEE ALSO
 `lockkit-flock`(1), `lockkit-dotlock`(1), `lockkit-lockfile`(1), `flock`(1),

@@ -1,7 +1,7 @@
 //! The documentation of the tools: a clap definition of each tool's options
 //! (for the man pages and shell completions only; the tools parse their
 //! arguments with their own grammars), the hand-written parts of the man
-//! pages, and the list of files `lockkit generate` writes.
+//! pages, and the list of files the generator (`examples/generate.rs`) writes.
 
 mod complete;
 pub mod dotlock;
