@@ -15,10 +15,17 @@
 //! remote file systems another client's unlink is invisible, so
 //! [`Waiter::events_reliable`] is false there and the caller must fall back
 //! to the reference schedule.
+//!
+//! Nothing is set up until the first wait: an uncontended lock costs no
+//! inotify instance. Closing one whose watch was used waits for an RCU
+//! grace period (milliseconds, far more under load), so the descriptor of a
+//! finished wait is parked and left for exit to close — after the command
+//! has run, not between the lock being freed and the command starting.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use rustix::event::{PollFd, PollFlags};
@@ -45,8 +52,14 @@ pub enum Event {
 /// Watches one lock file's name.
 #[derive(Debug)]
 pub struct Waiter {
-    inotify: Option<OwnedFd>,
+    dir: PathBuf,
     name: Vec<u8>,
+    /// inotify and `remote` have been set up (at the first wait).
+    armed: bool,
+    /// Armed since the last attempt: the name may have been freed between
+    /// that attempt and the watch, so the caller must look once more.
+    fresh: bool,
+    inotify: Option<OwnedFd>,
     holder: Option<(i32, OwnedFd)>,
     parent: Option<OwnedFd>,
     extra: Option<OwnedFd>,
@@ -78,17 +91,37 @@ fn parent_dir(lock: &Path) -> &Path {
 }
 
 impl Waiter {
-    /// Watch the directory of `lock` for its name going away.
+    /// Watch the directory of `lock` for its name going away (from the
+    /// first wait on).
     pub fn new(lock: &Path) -> Waiter {
-        let dir = parent_dir(lock);
-        let name = lock
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default();
-        let remote = rustix::fs::statfs(dir)
+        Waiter {
+            dir: parent_dir(lock).to_path_buf(),
+            name: lock
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_default(),
+            armed: false,
+            fresh: false,
+            inotify: None,
+            holder: None,
+            parent: None,
+            extra: None,
+            remote: false,
+        }
+    }
+
+    /// Set up the directory watch, once.
+    fn arm(&mut self) {
+        if self.armed {
+            return;
+        }
+        self.armed = true;
+        self.fresh = true;
+        let dir = self.dir.as_path();
+        self.remote = rustix::fs::statfs(dir)
             .map(|s| REMOTE_FS.contains(&{ s.f_type }))
             .unwrap_or(false);
-        let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+        self.inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .ok()
             .filter(|fd| {
                 inotify::add_watch(
@@ -105,19 +138,12 @@ impl Waiter {
                 )
                 .is_ok()
             });
-        Waiter {
-            inotify,
-            name,
-            holder: None,
-            parent: None,
-            extra: None,
-            remote,
-        }
     }
 
     /// Can an unlink by anyone be seen as it happens? (No on remote file
     /// systems or without inotify: then retry on the reference schedule.)
-    pub fn events_reliable(&self) -> bool {
+    pub fn events_reliable(&mut self) -> bool {
+        self.arm();
         self.inotify.is_some() && !self.remote
     }
 
@@ -158,8 +184,13 @@ impl Waiter {
         self.extra = Some(fd);
     }
 
-    /// Block until an event or `until`.
+    /// Block until an event or `until`. The first call only sets up the
+    /// watch and returns [`Event::LockChanged`]: look again, now watched.
     pub fn wait(&mut self, until: Instant) -> Event {
+        self.arm();
+        if std::mem::take(&mut self.fresh) {
+            return Event::LockChanged;
+        }
         loop {
             let now = Instant::now();
             if now >= until {
@@ -245,6 +276,24 @@ impl Waiter {
             }
         }
         relevant
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // Park one used inotify descriptor for exit to close (see the module
+        // comment); any further one is closed now.
+        static PARKED: AtomicI32 = AtomicI32::new(-1);
+        if let Some(fd) = self.inotify.take() {
+            let raw: RawFd = fd.into_raw_fd();
+            if PARKED
+                .compare_exchange(-1, raw, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                // SAFETY: `raw` came from an OwnedFd we own.
+                drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+            }
+        }
     }
 }
 
