@@ -72,12 +72,14 @@ pub fn run_tool(tool: &Tool, prog: &Prog, args: &[OsString]) -> u8 {
             e.code()
         }
     };
-    if tool.checks_output {
+    let code = if tool.checks_output {
         io.finish(&prog.name, code)
     } else {
         io.finish_unchecked();
         code
-    }
+    };
+    crate::lock::wait::close_parked();
+    code
 }
 
 /// The `lockkit` command line (tools appear as subcommands whose arguments

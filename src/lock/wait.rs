@@ -17,10 +17,12 @@
 //! to the reference schedule.
 //!
 //! Nothing is set up until the first wait: an uncontended lock costs no
-//! inotify instance. Closing one whose watch was used waits for an RCU
-//! grace period (milliseconds, far more under load), so the descriptor of a
-//! finished wait is parked and left for exit to close — after the command
-//! has run, not between the lock being freed and the command starting.
+//! inotify instance. Closing one whose watch was used waits for an SRCU
+//! grace period (1–15 ms measured here, more under load), and so does the
+//! exit of a process that still has it. So the descriptor of a finished wait
+//! is parked, and [`close_parked`] hands the slow last close to a throwaway
+//! child as the tool ends: the caller's next command (`lockfile x && cmd`)
+//! starts without waiting for the kernel's housekeeping.
 
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -279,11 +281,13 @@ impl Waiter {
     }
 }
 
+/// A used inotify descriptor waiting for [`close_parked`], or -1.
+static PARKED: AtomicI32 = AtomicI32::new(-1);
+
 impl Drop for Waiter {
     fn drop(&mut self) {
-        // Park one used inotify descriptor for exit to close (see the module
-        // comment); any further one is closed now.
-        static PARKED: AtomicI32 = AtomicI32::new(-1);
+        // Park one used inotify descriptor (see the module comment); any
+        // further one is closed now.
         if let Some(fd) = self.inotify.take() {
             let raw: RawFd = fd.into_raw_fd();
             if PARKED
@@ -294,6 +298,37 @@ impl Drop for Waiter {
                 drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
             }
         }
+    }
+}
+
+/// As the tool ends: close the parked inotify descriptor without waiting
+/// for its teardown. A forked child takes the last reference and pays for
+/// it after we have exited; it closes stdio first, so nobody reading our
+/// output waits for it either. Signals stay blocked in the child for its
+/// short life: it must never run a handler (lock cleanup) of ours.
+pub fn close_parked() {
+    let raw = PARKED.swap(-1, Ordering::SeqCst);
+    if raw < 0 {
+        return;
+    }
+    // SAFETY: plain libc calls on valid arguments; the child runs only
+    // async-signal-safe calls (close_range/close, _exit) and never returns.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        if libc::fork() == 0 {
+            if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+                for fd in [0, 1, 2, raw] {
+                    libc::close(fd);
+                }
+            }
+            libc::_exit(0);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        // Not the last reference if the fork worked, so this is quick.
+        libc::close(raw);
     }
 }
 
