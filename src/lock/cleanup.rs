@@ -145,6 +145,63 @@ extern "C" fn on_fatal(sig: libc::c_int) {
     }
 }
 
+/// Fatal signals held back (blocked) while it lives, and the signal mask
+/// restored when it drops, so that one that came meanwhile is delivered
+/// then. For the few steps between making a file and registering it with a
+/// [`Guard`], or between taking one handler off a signal and installing
+/// the next (issue 7: a signal there left a file behind, or met the default
+/// action).
+pub struct Deferred {
+    old: libc::sigset_t,
+}
+
+impl Deferred {
+    /// Hold back the fatal signals.
+    pub fn new() -> Deferred {
+        Deferred::block(|set| {
+            for &sig in FATAL_SIGNALS {
+                // SAFETY: a valid set and signal number.
+                unsafe { libc::sigaddset(set, sig) };
+            }
+        })
+    }
+
+    /// Hold back every signal: for starting a thread or process that must
+    /// never run one of our handlers (it inherits the mask).
+    pub fn all() -> Deferred {
+        Deferred::block(|set| {
+            // SAFETY: a valid set.
+            unsafe { libc::sigfillset(set) };
+        })
+    }
+
+    fn block(fill: impl FnOnce(&mut libc::sigset_t)) -> Deferred {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset; the
+        // mask calls get valid pointers.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            fill(&mut set);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            Deferred { old }
+        }
+    }
+}
+
+impl Default for Deferred {
+    fn default() -> Deferred {
+        Deferred::new()
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        // SAFETY: restoring the mask saved in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, ptr::null_mut()) };
+    }
+}
+
 /// Install the cleanup handler for every fatal signal that is not ignored
 /// (a signal the caller ignores stays ignored, as with the C tools), and
 /// return the signals that got it.

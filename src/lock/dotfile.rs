@@ -64,16 +64,48 @@ pub fn lock_dir(lock: &Path) -> &Path {
 /// of the clock + the short host name, cut to 31 bytes, in the lock's
 /// directory.
 pub fn liblockfile_temp_name(lock: &Path) -> PathBuf {
+    liblockfile_temp_name_with(lock, clock_digit())
+}
+
+/// The clock digit of liblockfile's temp name: `time(NULL) & 15`.
+fn clock_digit() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        & 15
+}
+
+/// [`liblockfile_temp_name`] with the given clock digit (0–15).
+fn liblockfile_temp_name_with(lock: &Path, digit: u64) -> PathBuf {
     let host = rustix::system::uname();
     let host = host.nodename().to_bytes();
     let short = host.split(|&b| b == b'.').next().unwrap_or_default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut name = format!(".lk{:05}{:x}", std::process::id(), now & 15).into_bytes();
+    let mut name = format!(".lk{:05}{:x}", std::process::id(), digit & 15).into_bytes();
     name.extend_from_slice(short);
     name.truncate(31);
     sibling(lock, &name)
+}
+
+/// Create the temp file under liblockfile's name ([`Temp::create`]).
+///
+/// The name embeds our pid and host, so a file already there was left by
+/// an earlier process that had our pid and was killed before it could
+/// remove it (SIGKILL: no handler runs). liblockfile then fails with
+/// L_TMPLOCK one time in 16 (the clock digit) for every later process that
+/// gets that pid — and pids wrap quickly (`pid_max` is often 32768).
+/// Instead of failing, the other clock digits are tried in turn; the
+/// leftover is not removed (nothing proves which host or pid namespace made
+/// it). Only when all 16 names are taken does creation fail, as before.
+pub fn create_liblockfile_temp(lock: &Path, contents: &[u8], mode: u32) -> Result<Temp, TempError> {
+    let first = clock_digit();
+    let mut result = Err(TempError::Create(Errno::EXIST));
+    for k in 0..16 {
+        result = Temp::create(&liblockfile_temp_name_with(lock, first + k), contents, mode);
+        if !matches!(result, Err(TempError::Create(Errno::EXIST))) {
+            break;
+        }
+    }
+    result
 }
 
 /// `name` in the lock's directory: the lock path with its last component
@@ -114,6 +146,13 @@ impl Temp {
     pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<Temp, TempError> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        // Fatal signals are held back from just before the file exists
+        // until it is registered for cleanup (issue 7): a signal that came
+        // during open(2) used to be delivered as it returned, with the file
+        // made but not yet registered, and the temp file was left behind
+        // (seen in signal storms: 2 runs in 60). Held back, it is delivered
+        // when `deferred` drops, and the handler removes the file.
+        let deferred = cleanup::Deferred::new();
         let fd = rustix::fs::open(path, flags, Mode::from_bits_truncate(mode))
             .map_err(TempError::Create)?;
         let fail = |e| {
@@ -123,6 +162,7 @@ impl Temp {
         let id = FileId::of(&rustix::fs::fstat(&fd).map_err(fail)?);
         // Registered before anything else can fail, so a signal cleans up.
         let guard = cleanup::Guard::new(path, id);
+        drop(deferred);
         // The name must still be the file we created (an NFS guard, as in
         // procmail): otherwise it is not ours to use or to remove.
         if rustix::fs::lstat(path).map(|st| FileId::of(&st)) != Ok(id) {
@@ -276,10 +316,23 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
         holder: None,
         expires: None,
     };
-    let st = if policy.follow_symlinks {
-        rustix::fs::stat(lock)
-    } else {
-        rustix::fs::lstat(lock)
+    // A symlink is followed only as fs.protected_symlinks allows (issue 7):
+    // another user's symlink in a sticky world-writable directory is judged
+    // as the kernel's EACCES leaves it, like a dangling one — stale, so
+    // only the link itself is removed. lstat first, so that a file swapped
+    // for a symlink after this look is not followed.
+    let st = match rustix::fs::lstat(lock) {
+        Ok(st)
+            if policy.follow_symlinks
+                && rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Symlink =>
+        {
+            match super::file::follow_check(lock) {
+                super::file::Follow::Refused => return stale,
+                _ => rustix::fs::stat(lock),
+            }
+        }
+        other => other,
     };
     let Ok(st) = st else {
         return stale;
@@ -317,11 +370,16 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
 /// C `atoi` of the first 16 bytes: blanks, a sign, digits; the rest ignored;
 /// overflow wraps like a C `int`.
 fn read_pid(lock: &Path) -> Option<i32> {
-    let fd = rustix::fs::open(
-        lock,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-    )
+    // Not through a symlink fs.protected_symlinks would refuse (issue 7:
+    // opening a planted link's target could be a device); never as our
+    // controlling terminal; never blocking on a FIFO.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = match rustix::fs::open(lock, flags | OFlags::NOFOLLOW, Mode::empty()) {
+        Err(Errno::LOOP) if super::file::follow_check(lock) == super::file::Follow::Allowed => {
+            rustix::fs::open(lock, flags, Mode::empty())
+        }
+        other => other,
+    }
     .ok()?;
     let mut buf = [0u8; 16];
     let n = rustix::io::read(&fd, &mut buf).ok()?;
@@ -447,6 +505,9 @@ pub fn break_stale(
     unlink_lock(lock)
 }
 
+/// How long a remover waits for the directory lock (see [`DirLock::take`]).
+const DIR_LOCK_PATIENCE: Duration = Duration::from_secs(5);
+
 /// An exclusive flock(2) on a lock's directory, taken by every lockkit
 /// process that *removes* a lock name (breakers and owners alike), so that
 /// a breaker's re-check and its unlink see the same file.
@@ -464,12 +525,45 @@ impl DirLock {
             Mode::empty(),
         )
         .ok()?;
-        loop {
-            match rustix::fs::flock(&dir, FlockOperation::LockExclusive) {
-                Ok(()) => return Some(DirLock { _dir: dir }),
-                Err(Errno::INTR) => {}
-                Err(_) => return None,
-            }
+        match rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Some(DirLock { _dir: dir }),
+            Err(Errno::WOULDBLOCK) => {}
+            Err(_) => return None,
+        }
+        // Security (issue 7): a bounded wait. Anyone who can open the
+        // directory can hold a flock(2) on it (in /tmp, any user) and must
+        // not be able to make every removal and stale-lock break there hang.
+        // lockkit holds it only for a re-check and an unlink, so past
+        // DIR_LOCK_PATIENCE we go on without it: upstream's check-then-unlink,
+        // as where the directory cannot be locked at all. The wait is a
+        // blocking flock(2) in a helper thread (so the kernel queues us
+        // fairly, and /proc/locks shows the wait); if we stop waiting, the
+        // thread lets go of the lock as soon as it gets it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The thread starts with every signal blocked (it inherits this
+        // thread's mask): signals must reach the main thread, where
+        // cleanup::Deferred can hold them back.
+        let spawned = {
+            let _all = cleanup::Deferred::all();
+            std::thread::Builder::new().spawn(move || {
+                loop {
+                    match rustix::fs::flock(&dir, FlockOperation::LockExclusive) {
+                        Ok(()) => break,
+                        Err(Errno::INTR) => {}
+                        Err(_) => {
+                            let _ = tx.send(None);
+                            return;
+                        }
+                    }
+                }
+                // Nobody waiting any more: dropping the descriptor unlocks.
+                let _ = tx.send(Some(dir));
+            })
+        };
+        spawned.ok()?;
+        match rx.recv_timeout(DIR_LOCK_PATIENCE) {
+            Ok(Some(dir)) => Some(DirLock { _dir: dir }),
+            _ => None,
         }
     }
 }
@@ -614,7 +708,17 @@ pub fn touch(lock: &Path) -> Result<(), Errno> {
             tv_nsec: UTIME_NOW,
         },
     };
-    rustix::fs::utimensat(rustix::fs::CWD, lock, &now, AtFlags::empty())
+    // Security (issue 7): through a symlink only as fs.protected_symlinks
+    // allows (else EACCES, as the kernel gives where it is on), so a link
+    // planted in a sticky directory cannot make us change another file's
+    // times; a non-symlink is touched without following, so a symlink
+    // swapped in after the look is not followed either.
+    let flags = match super::file::follow_check(lock) {
+        super::file::Follow::Refused => return Err(Errno::ACCESS),
+        super::file::Follow::Allowed => AtFlags::empty(),
+        super::file::Follow::NotSymlink => AtFlags::SYMLINK_NOFOLLOW,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, lock, &now, flags)
 }
 
 /// Remove a lock; one that is already gone is fine. Serialised with

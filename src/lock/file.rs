@@ -3,7 +3,9 @@
 //! * `O_CREAT|O_NOCTTY`, mode 0666 minus the umask, no `O_TRUNC`, no
 //!   `O_EXCL`, and *no* `O_CLOEXEC`: a command run under the lock inherits the
 //!   descriptor and so holds the lock too. (An existing symlink is followed,
-//!   as util-linux does; see docs/compat.md.)
+//!   as util-linux does; see docs/compat.md) — except one the kernel's
+//!   `fs.protected_symlinks` rule would refuse, whatever that sysctl says:
+//!   see [`follow_check`].
 //! * Read-only by default: flock(2) does not care about the open mode, so a
 //!   user who can only read a file can still lock it.
 //! * A directory cannot be opened with `O_CREAT` (EISDIR), so it is opened
@@ -14,6 +16,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use rustix::fs::{Access, Mode as FileMode, OFlags};
 use rustix::io::Errno;
@@ -111,11 +114,71 @@ fn open_raw(path: &OsStr, mode: OpenMode) -> Result<OwnedFd, Errno> {
         OpenMode::WriteOnly => OFlags::WRONLY,
         OpenMode::ReadWrite => OFlags::RDWR,
     };
-    rustix::fs::open(
-        path,
-        access | OFlags::NOCTTY | OFlags::CREATE,
-        FileMode::from_bits_truncate(0o666),
-    )
+    let flags = access | OFlags::NOCTTY | OFlags::CREATE;
+    let mode = FileMode::from_bits_truncate(0o666);
+    // Security (issue 7): first without following a symlink at the name, so
+    // a symlink is only followed once `follow_check` has allowed it. In a
+    // sticky world-writable directory (/tmp, /var/lock) another user's
+    // symlink could otherwise make us open, or with O_CREAT *create*, any
+    // file it points at (util-linux relies on fs.protected_symlinks=1 for
+    // that). A symlink swapped for a file after the check is not followed.
+    for _ in 0..8 {
+        match rustix::fs::open(path, flags | OFlags::NOFOLLOW, mode) {
+            Err(Errno::LOOP) => {}
+            other => return other,
+        }
+        match follow_check(Path::new(path)) {
+            Follow::Refused => return Err(Errno::ACCESS),
+            Follow::Allowed => return rustix::fs::open(path, flags, mode),
+            // Gone or replaced since: look again.
+            Follow::NotSymlink => {}
+        }
+    }
+    rustix::fs::open(path, flags | OFlags::NOFOLLOW, mode)
+}
+
+/// What the kernel's `fs.protected_symlinks` rule says about following a
+/// symlink at `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// No symlink there (nothing, or another kind of file).
+    NotSymlink,
+    /// A symlink the rule lets us follow.
+    Allowed,
+    /// Another user's symlink in a sticky world-writable directory that
+    /// the directory's owner does not own either.
+    Refused,
+}
+
+/// Apply the kernel's `fs.protected_symlinks` rule (fs/namei.c,
+/// `may_follow_link`) ourselves, so that lockkit never follows another
+/// user's symlink planted in a sticky world-writable directory, even where
+/// the sysctl is 0 (as in some containers). Where it is 1 — the default of
+/// Debian, Ubuntu, Fedora… — the kernel already refuses such a follow with
+/// EACCES, so the reference tools behave exactly as lockkit does everywhere.
+///
+/// A symlink passing this check cannot be swapped by the attacker
+/// afterwards: it is ours, or the directory's owner's, or in a directory
+/// that is not both sticky and world-writable.
+pub fn follow_check(path: &Path) -> Follow {
+    use rustix::fs::FileType;
+    let Ok(link) = rustix::fs::lstat(path) else {
+        return Follow::NotSymlink;
+    };
+    if FileType::from_raw_mode(link.st_mode) != FileType::Symlink {
+        return Follow::NotSymlink;
+    }
+    if link.st_uid == rustix::process::geteuid().as_raw() {
+        return Follow::Allowed;
+    }
+    let Ok(dir) = rustix::fs::stat(super::dotfile::lock_dir(path)) else {
+        return Follow::Allowed; // as the kernel would decide, then
+    };
+    let sticky_world_writable = libc::S_ISVTX | libc::S_IWOTH;
+    if dir.st_mode & sticky_world_writable != sticky_world_writable || dir.st_uid == link.st_uid {
+        return Follow::Allowed;
+    }
+    Follow::Refused
 }
 
 /// Open with `O_CREAT`, falling back to a plain read-only open for a

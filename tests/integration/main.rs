@@ -3,12 +3,17 @@
 
 mod util;
 
+mod bad_input;
 mod dotlock;
 mod dotlock_diff;
+mod faults;
 mod flock;
 mod flock_diff;
 mod generated;
 mod install;
 mod lockfile;
 mod lockfile_diff;
+mod parsers_fuzz;
+mod security;
+mod stress;
 mod suite;
