@@ -17,9 +17,7 @@ use crate::Prog;
 use crate::error::{Error, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{
-    self, AcquireError, AgeLimit, Backoff, FileId, Policy, Temp, TempError,
-};
+use crate::lock::dotfile::{self, AcquireError, AgeLimit, Backoff, FileId, Policy, TempError};
 use crate::lock::noted::{Noted, is_ignored};
 use crate::stdio::Stdio;
 use args::codes::*;
@@ -98,7 +96,7 @@ fn policy(config: &Config) -> Policy {
 /// when a probe file can be made next to the lock, else on the local one.
 fn check(config: &Config) -> u8 {
     let lock = config.lock.as_path();
-    let now = match Temp::create(&dotfile::liblockfile_temp_name(lock), b"", 0o600) {
+    let now = match dotfile::create_liblockfile_temp(lock, b"", 0o600) {
         Ok(probe) => probe.fs_now(),
         Err(_) => local_now(),
     };
@@ -124,15 +122,13 @@ fn take(config: &Config, pid: u32, guard_lock: bool) -> Result<(FileId, Option<c
         return Err(Error::silent(L_ERROR));
     }
     cleanup::on_fatal_signals();
-    let temp = Temp::create(
-        &dotfile::liblockfile_temp_name(lock),
-        format!("{pid}\n").as_bytes(),
-        0o644,
-    )
-    .map_err(|e| match e {
-        TempError::Create(_) => Error::silent(L_TMPLOCK),
-        TempError::Write(_) => Error::silent(L_TMPWRITE),
-    })?;
+    // (A leftover temp file of a killed process that had our pid does not
+    // make this fail: see `create_liblockfile_temp`.)
+    let temp = dotfile::create_liblockfile_temp(lock, format!("{pid}\n").as_bytes(), 0o644)
+        .map_err(|e| match e {
+            TempError::Create(_) => Error::silent(L_TMPLOCK),
+            TempError::Write(_) => Error::silent(L_TMPWRITE),
+        })?;
     let mut schedule = Schedule {
         left: config.retries,
         pause: 0,
@@ -218,8 +214,12 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     let removed = dotfile::remove_if_ours(lock, lock_id);
     let mut err = Error::silent(0);
     if let Err(e) = &status {
+        // dotlockfile reports with perror(argv[0]), which leaves out the
+        // "name: " prefix when the name is empty (`dotlock x.lock ''`).
         let mut text = argv[0].as_bytes().to_vec();
-        text.extend_from_slice(b": ");
+        if !text.is_empty() {
+            text.extend_from_slice(b": ");
+        }
         text.extend_from_slice(strerror(*e).as_bytes());
         err = err.raw_line(text);
     }
@@ -231,7 +231,7 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     }
     let code = match status {
         Ok((status, forwarded)) => {
-            if let Some(sig) = forwarded {
+            if let Some(sig) = forwarded.or_else(|| late_stop(&noted)) {
                 // Told to stop: we passed the signal on, waited for the
                 // command and removed the lock; now go the same way.
                 eprint_raw(err.message());
@@ -252,6 +252,21 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     } else {
         Err(Error::silent(code).raw_line(strip_newline(err.message())))
     }
+}
+
+/// A stop signal (TERM, HUP, …) that came after the command ended, and so
+/// was never passed on (issue 7: in signal storms, a HUP that came while
+/// the wrapper was cleaning up was lost, and it exited with the command's
+/// status). From here those signals meet their default action; one that
+/// was noted before is returned, to die of.
+fn late_stop(noted: &Noted) -> Option<libc::c_int> {
+    for sig in noted.signals() {
+        if FORWARDED.contains(&sig) {
+            // SAFETY: restoring a default disposition.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    noted.take().into_iter().find(|s| FORWARDED.contains(s))
 }
 
 fn strip_newline(b: &[u8]) -> &[u8] {

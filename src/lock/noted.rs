@@ -7,7 +7,7 @@
 //! installed before, so a signal's lock-phase cleanup handler is taken off
 //! first; a signal inherited as ignored is left ignored, as the C tools do.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,6 +38,14 @@ impl Noted {
         let Ok((rd, wr)) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK) else {
             return Noted { flags, wake: None };
         };
+        // Held back while each signal changes hands (issue 7): one that
+        // came between the reset below and signal-hook's handler met the
+        // default action — in dotlock's command mode, dying with the lock
+        // left behind. It is delivered, and noted, once this drops.
+        let _deferred = super::cleanup::Deferred::new();
+        // The handlers stay registered for the rest of the process, so the
+        // write end they use is never closed.
+        let wake = wr.into_raw_fd();
         for &sig in signals {
             if is_ignored(sig) {
                 continue;
@@ -46,11 +54,21 @@ impl Noted {
             // to the cleanup handler.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
             let flag = Arc::new(AtomicBool::new(false));
-            let registered = signal_hook::flag::register(sig, Arc::clone(&flag)).is_ok()
-                && wr
-                    .try_clone()
-                    .ok()
-                    .is_some_and(|w| signal_hook::low_level::pipe::register(sig, w).is_ok());
+            let noted = Arc::clone(&flag);
+            // One handler per signal: set the flag, wake the pipe. (Not
+            // signal-hook's flag + pipe pair: that is two registrations and
+            // a duplicated descriptor per signal, a third of a dotlock's
+            // start-up system calls.)
+            // SAFETY: the action only stores to an atomic and writes to a
+            // pipe (async-signal-safe; signal-hook keeps errno). The write
+            // end lives as long as the process (see below).
+            let registered = unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    noted.store(true, Ordering::SeqCst);
+                    libc::write(wake, [0u8].as_ptr().cast(), 1);
+                })
+            }
+            .is_ok();
             if registered {
                 flags.push((sig, flag));
             }
@@ -101,6 +119,21 @@ impl Noted {
                 let _ = rustix::event::poll(&mut fds, Some(&timeout));
             }
             None => std::thread::sleep(d),
+        }
+    }
+}
+
+impl Drop for Noted {
+    fn drop(&mut self) {
+        // signal-hook's handlers stay registered for the rest of the process
+        // and write to the pipe whenever a noted signal comes. Closing the
+        // read end would turn a signal that comes after this (while the
+        // tool exits) into a write to a pipe without readers: SIGPIPE,
+        // which then killed dotlock (seen in signal storms, issue 7) or,
+        // where SIGPIPE is itself noted, made its handler raise it again
+        // and again. So the read end is kept open until the process exits.
+        if let Some(fd) = self.wake.take() {
+            std::mem::forget(fd);
         }
     }
 }

@@ -227,7 +227,14 @@ fn winners(results: &[(i32, String)]) -> usize {
 /// One stale lock, many breakers at once, over and over: exactly one wins.
 /// `imp` is lockkit's or the reference; for the reference nothing is
 /// asserted and the number of trials without exactly one winner returned.
-fn stale_race_trials(s: &Scratch, imp: Impl, pid_mode: bool, trials: usize, n: usize) -> usize {
+/// For lockkit a `FAULTS` line is printed (see `crate::faults::report`).
+pub(crate) fn stale_race_trials(
+    s: &Scratch,
+    imp: Impl,
+    pid_mode: bool,
+    trials: usize,
+    n: usize,
+) -> usize {
     let tool = match imp {
         Impl::Lockkit => s.link("dotlock", &lockkit_bin()),
         Impl::Reference => s.link("dotlockfile", &reference("dotlock").expect("reference")),
@@ -237,6 +244,7 @@ fn stale_race_trials(s: &Scratch, imp: Impl, pid_mode: bool, trials: usize, n: u
     let runs = vec![argv(&tool, &[&["-r", "0"], extra, &["s.lock"]].concat()); n];
     let dead = dead_pid(); // a child of ours, reaped
     let mut bad_trials = 0;
+    let start = Instant::now();
     for trial in 0..trials {
         let _ = std::fs::remove_file(s.path("s.lock"));
         if pid_mode {
@@ -274,19 +282,27 @@ fn stale_race_trials(s: &Scratch, imp: Impl, pid_mode: bool, trials: usize, n: u
         );
         assert_no_temps(s, &what);
     }
+    if imp == Impl::Lockkit {
+        let name = if pid_mode {
+            "dotlock_stale_race_pid"
+        } else {
+            "dotlock_stale_race_age"
+        };
+        crate::faults::report(name, trials, 0, 0, 0, start);
+    }
     bad_trials
 }
 
 #[test]
 fn concurrent_breakers_of_an_old_lock_have_one_winner() {
     let s = Scratch::new();
-    stale_race_trials(&s, Impl::Lockkit, false, 100, 16);
+    stale_race_trials(&s, Impl::Lockkit, false, crate::faults::trials(100), 16);
 }
 
 #[test]
 fn concurrent_breakers_of_a_dead_holders_lock_have_one_winner() {
     let s = Scratch::new();
-    stale_race_trials(&s, Impl::Lockkit, true, 100, 16);
+    stale_race_trials(&s, Impl::Lockkit, true, crate::faults::trials(100), 16);
     // For contrast (reported, not asserted): liblockfile's check-then-unlink
     // lets a second breaker remove the first one's fresh lock.
     if reference("dotlock").is_some() {

@@ -344,10 +344,18 @@ fn an_early_wake_that_finds_the_lock_taken_again_spends_no_retry() {
 
 /// Many `lockfile -l 10 -s0 -r0 S` on one 100 s old lock, `trials` times.
 /// Returns the number of trials without exactly one winner; for lockkit
-/// (`check`) everything is asserted.
-fn forcing_trials(s: &Scratch, tool: &Path, trials: usize, n: usize, check: bool) -> usize {
+/// (`check`) everything is asserted and a `FAULTS` line printed (see
+/// `crate::faults::report`).
+pub(crate) fn forcing_trials(
+    s: &Scratch,
+    tool: &Path,
+    trials: usize,
+    n: usize,
+    check: bool,
+) -> usize {
     let runs = vec![argv(tool, &["-l", "10", "-s0", "-r0", "S"]); n];
     let mut bad = 0;
+    let start = std::time::Instant::now();
     for trial in 0..trials {
         let _ = std::fs::remove_file(s.path("S"));
         s.write("S", "old lock\n");
@@ -381,6 +389,9 @@ fn forcing_trials(s: &Scratch, tool: &Path, trials: usize, n: usize, check: bool
         assert_eq!(meta.nlink(), 1, "{what}");
         assert_no_temps(s, &what);
     }
+    if check {
+        crate::faults::report("lockfile_forcing_race", trials, 0, 0, 0, start);
+    }
     bad
 }
 
@@ -388,7 +399,7 @@ fn forcing_trials(s: &Scratch, tool: &Path, trials: usize, n: usize, check: bool
 fn concurrent_forcers_of_an_old_lock_have_one_winner() {
     let s = Scratch::new();
     let kit = s.link("lockfile", &lockkit_bin());
-    forcing_trials(&s, &kit, 50, 10, true);
+    forcing_trials(&s, &kit, crate::faults::trials(50), 10, true);
     // For contrast (reported, not asserted): procmail's lstat-then-unlink
     // can let a late forcer remove the first one's fresh lock, though the
     // window is narrow enough that free-running trials rarely hit it (the
