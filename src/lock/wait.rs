@@ -313,11 +313,8 @@ pub fn close_parked() {
     }
     // SAFETY: plain libc calls on valid arguments; the child runs only
     // async-signal-safe calls (close_range/close, _exit) and never returns.
+    let all = super::cleanup::Deferred::all();
     unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         if libc::fork() == 0 {
             if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
                 for fd in [0, 1, 2, raw] {
@@ -326,7 +323,7 @@ pub fn close_parked() {
             }
             libc::_exit(0);
         }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        drop(all);
         // Not the last reference if the fork worked, so this is quick.
         libc::close(raw);
     }
