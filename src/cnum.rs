@@ -152,16 +152,21 @@ pub fn parse_size(s: &[u8]) -> Result<u64, NumError> {
         .position(|&c| c == letter.to_ascii_uppercase())
         .ok_or(NumError::Invalid)?;
     let unit = base.pow(power as u32 + 1); // at most 1024^8 = 2^80: fits u128
-    let mut total = u128::from(whole) * unit;
-    // The fraction's digits beyond 2^128's precision cannot change the result.
-    let mut numerator: u128 = 0;
-    let mut denominator: u128 = 1;
-    for &d in fraction.iter().take(30) {
-        numerator = numerator * 10 + u128::from(d - b'0');
-        denominator *= 10;
-    }
-    // unit * numerator could overflow u128 (2^80 * 10^30); split the unit.
-    total += (unit / denominator) * numerator + (unit % denominator) * numerator / denominator;
+    // whole (< 2^64) × unit (≤ 2^80) can exceed u128 (found by fuzzing:
+    // `0400000000000000000042Z` panicked in a debug build and wrapped in a
+    // release one); anything that large is out of range anyway.
+    let whole_part = u128::from(whole).checked_mul(unit).ok_or(NumError::Range)?;
+    // floor(unit × 0.d1d2…dn), exactly and without overflow, from the last
+    // digit back: floor((unit×d + y) / 10) = floor((unit×d + floor(y)) / 10)
+    // for y ≥ 0, and every step stays below 10 × unit. (Multiplying by the
+    // whole fraction as a u128 numerator overflowed for long fractions.)
+    let fraction_part = fraction
+        .iter()
+        .rev()
+        .fold(0u128, |y, &d| (unit * u128::from(d - b'0') + y) / 10);
+    let total = whole_part
+        .checked_add(fraction_part)
+        .ok_or(NumError::Range)?;
     u64::try_from(total).map_err(|_| NumError::Range)
 }
 
@@ -495,6 +500,22 @@ mod tests {
         assert_eq!(parse_size(b"1Y"), Err(Range));
         assert_eq!(parse_size(b"0Y"), Ok(0));
         assert_eq!(parse_size(b"18446744073709551616"), Err(Range));
+        // Found by fuzzing: these overflowed u128 on the way.
+        assert_eq!(parse_size(b"0400000000000000000042Z"), Err(Range));
+        assert_eq!(parse_size(b"0xffffffffffffffffY"), Err(Range));
+        assert_eq!(parse_size(b"0x400000000000000Z"), Err(Range)); // 2^128 wrapped to 0
+        assert_eq!(
+            parse_size(b"0.9999999999999999999999999999999999999Y"),
+            Err(Range)
+        );
+        assert_eq!(parse_size(b"15.9999999999999999999999999EiB"), Ok(u64::MAX));
+        assert_eq!(
+            parse_size(b"0.99999999999999999999999999999999999K"),
+            Ok(1023)
+        );
+        assert_eq!(parse_size(b"0.00000000000000000000000000000000001E"), Ok(0));
+        assert_eq!(parse_size(b"0.75KB"), Ok(750));
+        assert_eq!(parse_size(b"1.0009765625K"), Ok(1025));
         for bad in [
             &b""[..],
             b"abc",

@@ -78,7 +78,10 @@ fn generate_reports_what_it_cannot_write() {
     let s = Scratch::new();
     s.write("file", "");
     let message = lockkit::generate::write_all(&s.path("file")).expect_err("a file as DIR");
-    let want = format!("lockkit: {}/man: Not a directory\n", s.path("file").display());
+    let want = format!(
+        "lockkit: {}/man: Not a directory\n",
+        s.path("file").display()
+    );
     assert_eq!(String::from_utf8_lossy(&message), want);
 }
 
