@@ -13,6 +13,7 @@ mod generated;
 mod install;
 mod lockfile;
 mod lockfile_diff;
+mod parser_checks;
 mod parsers_fuzz;
 mod security;
 mod stress;
