@@ -30,7 +30,11 @@ fn basename(path: &OsStr) -> &OsStr {
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    libc::c_int::from(dispatch(std::env::args_os().collect()))
+    // A panic is a bug. Unwinding runs the drop guards (temp files, locks
+    // made) and ends in status 101, as from a Rust `main`; it must not
+    // reach this C frame, where it would abort.
+    let args = std::env::args_os().collect();
+    std::panic::catch_unwind(|| dispatch(args)).map_or(101, libc::c_int::from)
 }
 
 fn dispatch(args: Vec<OsString>) -> u8 {
