@@ -18,7 +18,7 @@ use crate::error::{Error, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
 use crate::lock::dotfile::{self, AcquireError, AgeLimit, Backoff, FileId, Policy, TempError};
-use crate::lock::noted::{Noted, is_ignored};
+use crate::lock::noted::Noted;
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -190,9 +190,10 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
     let noted = Noted::install(&[FORWARDED, SURVIVED].concat());
     let mut cmd = Command::new(argv);
-    let mut to_default = cleanup::FATAL_SIGNALS.to_vec();
+    // Every signal with a handler of ours (an inherited "ignore" has none,
+    // and stays ignored).
+    let mut to_default = cleanup::installed();
     to_default.extend(noted.signals());
-    to_default.retain(|s| !is_ignored(*s));
     cmd.default_signals(&to_default);
     let status = match cmd.spawn() {
         Ok(child) => match supervise(config, &child, &noted) {

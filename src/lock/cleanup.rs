@@ -22,7 +22,7 @@ use std::ptr;
 use std::sync::Mutex;
 
 use super::dotfile::FileId;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// One registered file, as the handler sees it.
 #[derive(Clone, Copy)]
@@ -202,42 +202,64 @@ impl Drop for Deferred {
     }
 }
 
+/// The signals whose disposition is [`on_fatal`] (bit n: signal n), so that
+/// putting the defaults back costs one system call per signal, not two.
+static INSTALLED: AtomicU64 = AtomicU64::new(0);
+
 /// Install the cleanup handler for every fatal signal that is not ignored
 /// (a signal the caller ignores stays ignored, as with the C tools), and
 /// return the signals that got it.
 pub fn on_fatal_signals() -> Vec<libc::c_int> {
     let mut installed = Vec::new();
+    // Installing and reading the old action is one call; an inherited
+    // "ignore" is then put back. Held back meanwhile, so that an ignored
+    // signal never meets our handler (it is discarded when unblocked).
+    let _deferred = Deferred::new();
     for &sig in FATAL_SIGNALS {
-        // SAFETY: querying and installing dispositions with valid structs.
+        // SAFETY: installing dispositions with valid structs.
         unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, ptr::null(), &mut old) != 0 || old.sa_sigaction == libc::SIG_IGN
-            {
-                continue;
-            }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_fatal as *const () as libc::sighandler_t;
             sa.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
-            if libc::sigaction(sig, &sa, ptr::null_mut()) == 0 {
-                installed.push(sig);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, &sa, &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction == libc::SIG_IGN {
+                libc::sigaction(sig, &old, ptr::null_mut());
+                continue;
             }
         }
+        INSTALLED.fetch_or(1 << sig, Ordering::SeqCst);
+        installed.push(sig);
     }
     installed
 }
 
+/// `sig` is being given another handler (see `noted`): no longer ours to
+/// reset.
+pub fn handed_over(sig: libc::c_int) {
+    INSTALLED.fetch_and(!(1 << sig), Ordering::SeqCst);
+}
+
+/// The signals that have the cleanup handler now.
+pub fn installed() -> Vec<libc::c_int> {
+    let ours = INSTALLED.load(Ordering::SeqCst);
+    FATAL_SIGNALS
+        .iter()
+        .copied()
+        .filter(|&sig| ours & (1 << sig) != 0)
+        .collect()
+}
+
 /// Put the default action back (before exec, or once nothing needs cleaning).
 pub fn default_fatal_signals() {
+    let ours = INSTALLED.swap(0, Ordering::SeqCst);
     for &sig in FATAL_SIGNALS {
-        // SAFETY: querying and restoring dispositions with valid structs.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, ptr::null(), &mut old) == 0
-                && old.sa_sigaction == on_fatal as *const () as libc::sighandler_t
-            {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+        if ours & (1 << sig) != 0 {
+            // SAFETY: SIG_DFL is a valid disposition for any signal.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
     }
 }

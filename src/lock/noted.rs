@@ -53,6 +53,7 @@ impl Noted {
             // SAFETY: resetting a disposition, so signal-hook does not chain
             // to the cleanup handler.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
+            super::cleanup::handed_over(sig);
             let flag = Arc::new(AtomicBool::new(false));
             let noted = Arc::clone(&flag);
             // One handler per signal: set the flag, wake the pipe. (Not

@@ -519,6 +519,22 @@ const STORM: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 /// was sent: (signal, to the group), leaving out signals sent once `pid`
 /// was already ending (a wrapper can finish within a gap).
 fn storm(rng: &mut Rng, pid: u32, first_us: u64) -> Vec<(libc::c_int, bool)> {
+    storm_watching(rng, pid, first_us, &|| false)
+        .into_iter()
+        .map(|(sig, group, _)| (sig, group))
+        .collect()
+}
+
+/// [`storm`], also noting for each signal whether the command had ended by
+/// the time it was sent (`ended()`, looked at just after): the wrapper may
+/// then be inside exit_group(2) already, where a signal has no effect — and
+/// no check from outside can tell that moment from the one just before.
+fn storm_watching(
+    rng: &mut Rng,
+    pid: u32,
+    first_us: u64,
+    ended: &dyn Fn() -> bool,
+) -> Vec<(libc::c_int, bool, bool)> {
     let n = 1 + rng.below(4) as usize;
     let mut sent = Vec::with_capacity(n);
     rng.pause_up_to(first_us);
@@ -530,8 +546,10 @@ fn storm(rng: &mut Rng, pid: u32, first_us: u64) -> Vec<(libc::c_int, bool)> {
         let group = rng.below(2) == 0;
         let live = running(pid);
         kill(if group { -(pid as i32) } else { pid as i32 }, sig);
+        // Looked at after the signal is queued: a command still running
+        // then means the wrapper was still waiting for it, not exiting.
         if live {
-            sent.push((sig, group));
+            sent.push((sig, group, ended()));
         }
     }
     sent
@@ -624,17 +642,28 @@ fn dotlock_command_mode_signal_storms() {
             .args(&args)
             .own_process_group()
             .spawn();
-        let sent = storm(&mut rng, w.id(), 4000);
+        // No process of the wrapper's group but itself still running: the
+        // command has ended (or died before it could write its pid).
+        let wrapper = w.id();
+        let command_ended = || {
+            group_members(wrapper)
+                .into_iter()
+                .all(|p| p == wrapper || !running(p))
+        };
+        let sent = storm_watching(&mut rng, w.id(), 4000, &command_ended);
+        // A TERM/HUP sent before the command ended must be died of; one
+        // sent after it may meet the wrapper already exiting with the
+        // command's status (see `storm_watching`).
         let stopping = sent
             .iter()
-            .any(|(sig, _)| *sig == libc::SIGTERM || *sig == libc::SIGHUP);
+            .any(|(sig, _, after)| (*sig == libc::SIGTERM || *sig == libc::SIGHUP) && !after);
         if !ended(w.id()) {
             close_when_settled(&mut w);
         }
         let st = wait_bounded(&mut w, SAFETY, "dotlock after a storm");
         let err = stderr_of(&mut w);
         let what = format!("trial {trial} {args:?}: sent {sent:?}, got {st:?} {err:?}");
-        let sent_sig = |s| sent.iter().any(|(sig, _)| *sig == s);
+        let sent_sig = |s| sent.iter().any(|(sig, _, _)| *sig == s);
         let ok_status = match (st.signal(), st.code()) {
             // INT ends the wrapper only before it runs the command (the
             // lock phase: its cleanup handler removes lock and temp file).
