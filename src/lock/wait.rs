@@ -28,7 +28,7 @@ use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
@@ -66,7 +66,21 @@ pub struct Waiter {
     parent: Option<OwnedFd>,
     extra: Option<OwnedFd>,
     remote: bool,
+    /// Without inotify on a local file system (the per-user instance limit,
+    /// `fs.inotify.max_user_instances`, reached): the pause before looking
+    /// again, doubling from [`LOOK_FIRST`] to [`LOOK_AT_MOST`].
+    look_again: Duration,
 }
+
+/// Where the kernel cannot tell us (no inotify instance to be had), look
+/// again soon rather than only on the reference's 5–60 s schedule: a
+/// thousand such waiters sleeping in step all try at the same instants and
+/// most find the lock taken, so some ran out of retries (measured:
+/// 81 of 1 000 `dotlock` waiters, docs/benchmarks.md). These looks are not
+/// attempts of the schedule: they spend no retry, and the schedule still
+/// says when to give up.
+const LOOK_FIRST: Duration = Duration::from_millis(10);
+const LOOK_AT_MOST: Duration = Duration::from_secs(1);
 
 /// `statfs` magic numbers of file systems whose changes may come from other
 /// machines, where inotify cannot see them.
@@ -109,6 +123,7 @@ impl Waiter {
             parent: None,
             extra: None,
             remote: false,
+            look_again: LOOK_FIRST,
         }
     }
 
@@ -193,61 +208,77 @@ impl Waiter {
         if std::mem::take(&mut self.fresh) {
             return Event::LockChanged;
         }
+        let blind = self.inotify.is_none() && !self.remote;
         loop {
             let now = Instant::now();
             if now >= until {
                 return Event::Deadline;
             }
             let left = until - now;
-            let timeout = rustix::time::Timespec {
-                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-                tv_nsec: i64::from(left.subsec_nanos()),
-            };
-            let flags = PollFlags::IN;
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
-            let mut kinds = Vec::with_capacity(4);
-            if let Some(fd) = &self.extra {
-                fds.push(PollFd::new(fd, flags));
-                kinds.push(Event::Interrupted);
-            }
-            if let Some(fd) = &self.parent {
-                fds.push(PollFd::new(fd, flags));
-                kinds.push(Event::ParentDied);
-            }
-            if let Some((_, fd)) = &self.holder {
-                fds.push(PollFd::new(fd, flags));
-                kinds.push(Event::HolderExited);
-            }
-            if let Some(fd) = &self.inotify {
-                fds.push(PollFd::new(fd, flags));
-                kinds.push(Event::LockChanged);
-            }
-            match rustix::event::poll(&mut fds, Some(&timeout)) {
-                Ok(0) => return Event::Deadline,
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(_) => return Event::Deadline,
-            }
-            let ready: Vec<Event> = fds
-                .iter()
-                .zip(&kinds)
-                .filter(|(fd, _)| !fd.revents().is_empty())
-                .map(|(_, k)| *k)
-                .collect();
-            drop(fds);
-            for kind in ready {
-                match kind {
-                    Event::ParentDied => return Event::ParentDied,
-                    Event::Interrupted => return Event::Interrupted,
-                    Event::HolderExited => {
-                        self.holder = None;
-                        return Event::HolderExited;
-                    }
-                    Event::LockChanged if self.drain_inotify() => return Event::LockChanged,
-                    _ => {}
+            let look = blind && self.look_again < left;
+            match self.poll_for(if look { self.look_again } else { left }) {
+                Some(Event::Deadline) if look => {
+                    self.look_again = (self.look_again * 2).min(LOOK_AT_MOST);
+                    return Event::LockChanged;
                 }
+                Some(event) => return event,
+                None => {}
             }
         }
+    }
+
+    /// One poll(2) of everything watched, for at most `left`: the event, or
+    /// `None` to poll again (EINTR, or inotify news about other names).
+    fn poll_for(&mut self, left: Duration) -> Option<Event> {
+        let timeout = rustix::time::Timespec {
+            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let flags = PollFlags::IN;
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
+        let mut kinds = Vec::with_capacity(4);
+        if let Some(fd) = &self.extra {
+            fds.push(PollFd::new(fd, flags));
+            kinds.push(Event::Interrupted);
+        }
+        if let Some(fd) = &self.parent {
+            fds.push(PollFd::new(fd, flags));
+            kinds.push(Event::ParentDied);
+        }
+        if let Some((_, fd)) = &self.holder {
+            fds.push(PollFd::new(fd, flags));
+            kinds.push(Event::HolderExited);
+        }
+        if let Some(fd) = &self.inotify {
+            fds.push(PollFd::new(fd, flags));
+            kinds.push(Event::LockChanged);
+        }
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Some(Event::Deadline),
+            Ok(_) => {}
+            Err(Errno::INTR) => return None,
+            Err(_) => return Some(Event::Deadline),
+        }
+        let ready: Vec<Event> = fds
+            .iter()
+            .zip(&kinds)
+            .filter(|(fd, _)| !fd.revents().is_empty())
+            .map(|(_, k)| *k)
+            .collect();
+        drop(fds);
+        for kind in ready {
+            match kind {
+                Event::ParentDied => return Some(Event::ParentDied),
+                Event::Interrupted => return Some(Event::Interrupted),
+                Event::HolderExited => {
+                    self.holder = None;
+                    return Some(Event::HolderExited);
+                }
+                Event::LockChanged if self.drain_inotify() => return Some(Event::LockChanged),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Read pending inotify events; true if one concerns the lock name (or

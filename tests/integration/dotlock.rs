@@ -103,6 +103,61 @@ fn waiter_wakes_when_the_lock_is_removed() {
 }
 
 #[test]
+fn a_waiter_without_inotify_looks_again_soon() {
+    // Past fs.inotify.max_user_instances a waiter gets no watch. It then
+    // looks again every 10 ms … 1 s (not attempts of the schedule) instead
+    // of sleeping until the retry 60 s away. inotify_init1 is made to fail
+    // with EMFILE by strace's fault injection.
+    if !Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "strace is needed under CI=true"
+        );
+        eprintln!("skipping: strace is not installed");
+        return;
+    }
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let mut w = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=inotify_init1:error=EMFILE",
+        ])
+        .arg(s.link("dotlock", &lockkit_bin()))
+        .args([&SLOW_SCHEDULE[..], &["x.lock"]].concat())
+        .current_dir(s.dir())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace dotlock");
+    // The traced dotlock is strace's child; wait until it waits.
+    let tracer = w.id();
+    let child = || {
+        std::fs::read_to_string(format!("/proc/{tracer}/task/{tracer}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok())
+    };
+    assert!(
+        watch_until(tracer, SAFETY, "dotlock never started waiting", || {
+            child().is_some_and(|c| !temps(&s).is_empty() && in_poll(c))
+        }),
+        "the waiter ended early"
+    );
+    std::fs::remove_file(s.path("x.lock")).expect("release");
+    let st = wait_bounded(&mut w, SAFETY, "waiter without inotify");
+    assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
+    assert_eq!(s.read("x.lock"), "0\n", "the waiter's lock");
+    assert_no_temps(&s, "after taking the lock");
+}
+
+#[test]
 fn waiter_wakes_when_the_holder_dies() {
     // -p: a pidfd on the holder named in the lock. The lock *name* does not
     // change when its holder dies, so inotify cannot be what wakes it.
