@@ -301,7 +301,18 @@ fn supervise(
     child: &crate::lock::child::Child,
     noted: &Noted,
 ) -> (Status, Option<libc::c_int>) {
-    let pidfd = rustix::process::pidfd_open(child.pid(), rustix::process::PidfdFlags::empty()).ok();
+    let Some(pid) = child.pid() else {
+        // It could not be executed: nothing to wait for.
+        return (
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .unwrap_or(Status::Exited(L_ERROR)),
+            None,
+        );
+    };
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
     let mut forwarded = None;
     let touch_every = rustix::time::Timespec {
         tv_sec: TOUCH_EVERY.as_secs() as i64,
@@ -330,7 +341,7 @@ fn supervise(
         for sig in noted.take() {
             if FORWARDED.contains(&sig) {
                 // SAFETY: plain kill(2) to our own child.
-                unsafe { libc::kill(child.pid().as_raw_nonzero().get(), sig) };
+                unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) };
                 forwarded = Some(sig);
             }
         }

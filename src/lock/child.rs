@@ -7,12 +7,17 @@
 //! exactly what the tool inherited, as with fork+execvp in C, and the lock
 //! descriptor unless asked to close it.
 //!
-//! `execvp` is glibc's: it searches PATH and runs an executable without a
-//! `#!` line through /bin/sh, as the reference tools do. Only the child
-//! calls it, so the C tools' "message from the child, then `_exit`" and our
-//! "exec error reported with the status" look the same from outside.
+//! The command starts with `posix_spawn` (glibc: `clone(CLONE_VM |
+//! CLONE_VFORK)`, no copy of our page tables, no copy-on-write faults
+//! afterwards), searching PATH exactly as glibc's `execvp` does — which is
+//! what the reference tools call after fork: an empty PATH element is the
+//! current directory, EACCES is remembered while the search goes on, and an
+//! executable without a `#!` line (ENOEXEC) is run by /bin/sh, a fallback
+//! glibc's `posix_spawnp` no longer makes. The C tools' "message from the
+//! child, then `_exit(127)`" and our "exec error reported with the status"
+//! look the same from outside.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
@@ -33,12 +38,12 @@ pub enum SpawnError {
     Fork(Errno),
 }
 
-/// A started command.
+/// A started command, or one that could not be executed.
 #[derive(Debug)]
 pub struct Child {
-    pid: Pid,
-    /// A page shared with the child, where it leaves errno if exec fails.
-    report: ExecReport,
+    pid: Option<Pid>,
+    /// Why it never ran (then there is no process).
+    exec_error: Option<Errno>,
 }
 
 /// How a command ended.
@@ -59,52 +64,6 @@ impl Status {
             Status::Signaled(s) => (128 + s) as u8,
             Status::ExecFailed(_) => 127,
         }
-    }
-}
-
-/// One shared anonymous page: the child writes its exec errno there before
-/// `_exit`; the parent reads it once the child has been reaped. Unlike the
-/// usual close-on-exec pipe this needs no file descriptors, so a command
-/// still starts where util-linux's would under a tight `ulimit -n`.
-#[derive(Debug)]
-struct ExecReport {
-    page: *mut libc::c_int,
-}
-
-const PAGE: usize = 4096;
-
-impl ExecReport {
-    fn new() -> Result<ExecReport, Errno> {
-        // SAFETY: a fresh anonymous shared mapping; nothing aliases it.
-        let page = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                PAGE,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::SHARED,
-            )?
-        };
-        Ok(ExecReport { page: page.cast() })
-    }
-
-    /// In the child, after a failed exec.
-    fn set(&self, errno: libc::c_int) {
-        // SAFETY: the page is mapped, writable and int-aligned.
-        unsafe { std::ptr::write_volatile(self.page, errno) };
-    }
-
-    /// In the parent, after the child was reaped.
-    fn get(&self) -> Option<Errno> {
-        // SAFETY: as above; the child has exited, so no concurrent write.
-        let e = unsafe { std::ptr::read_volatile(self.page) };
-        (e != 0).then(|| Errno::from_raw_os_error(e))
-    }
-}
-
-impl Drop for ExecReport {
-    fn drop(&mut self) {
-        // SAFETY: unmapping the page mapped in `new`, once.
-        let _ = unsafe { rustix::mm::munmap(self.page.cast(), PAGE) };
     }
 }
 
@@ -167,47 +126,191 @@ impl Command {
         errno()
     }
 
-    /// Fork and exec. An exec failure shows when the child is waited for,
-    /// as [`Status::ExecFailed`].
+    /// Start the command. An exec failure shows when the child is waited
+    /// for, as [`Status::ExecFailed`].
     pub fn spawn(&self) -> Result<Child, SpawnError> {
-        let argv = self.pointers();
         reset_sigchld();
-        let report = ExecReport::new().map_err(SpawnError::Fork)?;
-        // SAFETY: the process is single-threaded; the child only calls
-        // async-signal-safe functions (signal, close, execvp, _exit) on data
-        // prepared before the fork.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(SpawnError::Fork(errno()));
+        let argv = self.pointers();
+        if argv.len() < 2 {
+            return Ok(Child::failed(Errno::NOENT));
         }
-        if pid == 0 {
-            // SAFETY: see above.
-            unsafe {
-                for &sig in &self.default_signals {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
-                if let Some(fd) = self.close_in_child {
-                    libc::close(fd);
-                }
-                if argv.len() < 2 {
-                    report.set(libc::ENOENT);
-                } else {
-                    libc::execvp(argv[0], argv.as_ptr());
-                    report.set(*libc::__errno_location());
-                }
-                libc::_exit(127);
+        // SAFETY: the attribute and file-action objects are initialised
+        // before use and destroyed after; the signal set is filled by the
+        // libc calls.
+        unsafe {
+            let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+            let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+            libc::posix_spawnattr_init(&mut attr);
+            libc::posix_spawn_file_actions_init(&mut actions);
+            // The default action for the signals we handle (glibc resets
+            // every handled signal in the child anyway; this says so).
+            let mut defaults: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut defaults);
+            for &sig in &self.default_signals {
+                libc::sigaddset(&mut defaults, sig);
+            }
+            internal_signals_as_exec_leaves_them(&mut defaults);
+            libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
+            libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
+            if let Some(fd) = self.close_in_child {
+                libc::posix_spawn_file_actions_addclose(&mut actions, fd);
+            }
+            let result = self.spawn_like_execvp(&argv, &attr, &actions);
+            libc::posix_spawn_file_actions_destroy(&mut actions);
+            libc::posix_spawnattr_destroy(&mut attr);
+            match result {
+                Ok(pid) => Ok(Child {
+                    pid: Some(pid),
+                    exec_error: None,
+                }),
+                // The process could not be made at all.
+                Err(e @ (Errno::AGAIN | Errno::NOMEM)) => Err(SpawnError::Fork(e)),
+                Err(e) => Ok(Child::failed(e)),
             }
         }
-        Ok(Child {
-            pid: Pid::from_raw(pid).ok_or(SpawnError::Fork(Errno::AGAIN))?,
-            report,
-        })
+    }
+
+    /// glibc's `execvp` search (posix/execvpe.c), each candidate started
+    /// with `posix_spawn`.
+    fn spawn_like_execvp(
+        &self,
+        argv: &[*const libc::c_char],
+        attr: &libc::posix_spawnattr_t,
+        actions: &libc::posix_spawn_file_actions_t,
+    ) -> Result<Pid, Errno> {
+        let file = self.argv[0].as_bytes();
+        if file.is_empty() {
+            return Err(Errno::NOENT);
+        }
+        if file.contains(&b'/') {
+            return spawn_or_script(&self.argv[0], argv, attr, actions);
+        }
+        if file.len() > libc::NAME_MAX as usize {
+            return Err(Errno::NAMETOOLONG);
+        }
+        let path = std::env::var_os("PATH");
+        let path = path
+            .as_deref()
+            .map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+        let mut got_eacces = false;
+        let mut last = Errno::NOENT;
+        for dir in path.split(|&b| b == b':') {
+            // An empty element is the current directory.
+            let mut full = dir.to_vec();
+            if !dir.is_empty() {
+                full.push(b'/');
+            }
+            full.extend_from_slice(file);
+            let Ok(full) = CString::new(full) else {
+                continue;
+            };
+            match spawn_or_script(&full, argv, attr, actions) {
+                Ok(pid) => return Ok(pid),
+                Err(Errno::ACCESS) => {
+                    got_eacces = true;
+                    last = Errno::ACCESS;
+                }
+                Err(
+                    e @ (Errno::NOENT
+                    | Errno::STALE
+                    | Errno::NOTDIR
+                    | Errno::NODEV
+                    | Errno::TIMEDOUT),
+                ) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(if got_eacces { Errno::ACCESS } else { last })
+    }
+}
+
+unsafe extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+/// glibc's spawn child sets its two internal signals (32 and 33, used for
+/// thread cancellation and set*id) to "ignore" unless they are in the
+/// default set — and an ignored signal stays ignored across exec, so the
+/// command would start differently than after fork+exec. Put each in the
+/// default set unless we really inherited it ignored. (glibc's sigaddset
+/// refuses these numbers, hence the raw bit and the raw system call.)
+fn internal_signals_as_exec_leaves_them(defaults: &mut libc::sigset_t) {
+    for sig in [32usize, 33] {
+        // struct k_sigaction: the handler comes first.
+        let mut old = [0u64; 4];
+        // SAFETY: querying a disposition into a buffer larger than the
+        // kernel's struct; the sigset is an array of 64-bit words on Linux.
+        unsafe {
+            let rc = libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig as libc::c_long,
+                std::ptr::null::<u64>(),
+                old.as_mut_ptr(),
+                8 as libc::c_long,
+            );
+            if rc == 0 && old[0] == libc::SIG_IGN as u64 {
+                continue;
+            }
+            let words = (defaults as *mut libc::sigset_t).cast::<u64>();
+            *words |= 1 << (sig - 1);
+        }
+    }
+}
+
+/// `posix_spawn` one path; a file the kernel cannot execute (no `#!`) is
+/// run by /bin/sh as `sh path args…`, as glibc's `execvp` does.
+fn spawn_or_script(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    attr: &libc::posix_spawnattr_t,
+    actions: &libc::posix_spawn_file_actions_t,
+) -> Result<Pid, Errno> {
+    let run = |path: &CStr, argv: &[*const libc::c_char]| {
+        let mut pid: libc::pid_t = 0;
+        // SAFETY: path is NUL-terminated, argv NULL-terminated and pointing
+        // into live CStrings, environ is the process's environment.
+        let rc = unsafe {
+            libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                actions,
+                attr,
+                argv.as_ptr().cast(),
+                environ.cast(),
+            )
+        };
+        match rc {
+            0 => Pid::from_raw(pid).ok_or(Errno::AGAIN),
+            e => Err(Errno::from_raw_os_error(e)),
+        }
+    };
+    match run(path, argv) {
+        Err(Errno::NOEXEC) => {
+            let sh = c"/bin/sh";
+            let mut script = vec![sh.as_ptr(), path.as_ptr()];
+            script.extend_from_slice(&argv[1..]);
+            run(sh, &script)
+        }
+        other => other,
     }
 }
 
 impl Child {
-    pub fn pid(&self) -> Pid {
+    fn failed(e: Errno) -> Child {
+        Child {
+            pid: None,
+            exec_error: Some(e),
+        }
+    }
+
+    /// The command's process (none if it could not be executed).
+    pub fn pid(&self) -> Option<Pid> {
         self.pid
+    }
+
+    /// Why the command could not be executed, if it could not.
+    pub fn exec_error(&self) -> Option<Errno> {
+        self.exec_error
     }
 
     /// Wait for the command to end (retrying on EINTR).
@@ -225,11 +328,11 @@ impl Child {
     }
 
     fn poll(&self, options: WaitOptions) -> Result<Option<Status>, Errno> {
-        match rustix::process::waitpid(Some(self.pid), options) {
+        let Some(pid) = self.pid else {
+            return Ok(self.exec_error.map(Status::ExecFailed));
+        };
+        match rustix::process::waitpid(Some(pid), options) {
             Ok(Some((_, st))) => {
-                if let Some(e) = self.report.get() {
-                    return Ok(Some(Status::ExecFailed(e)));
-                }
                 if let Some(code) = st.exit_status() {
                     return Ok(Some(Status::Exited(code as u8)));
                 }
