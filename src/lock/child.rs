@@ -32,7 +32,8 @@ pub struct Command {
     default_signals: Vec<libc::c_int>,
 }
 
-/// Why a command did not start.
+/// Why a command did not start: no process could be made (what a failed
+/// fork is in the C tools, and is reported as).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnError {
     Fork(Errno),
@@ -98,8 +99,8 @@ impl Command {
     }
 
     /// Reset these signals to their default action in the child before exec
-    /// (exec would anyway; this closes the window between fork and exec in
-    /// which the parent's handlers, e.g. lock cleanup, could run there).
+    /// (exec would anyway; this says so to posix_spawn, whose child must not
+    /// run the parent's handlers, e.g. lock cleanup, before it execs).
     pub fn default_signals(&mut self, signals: &[libc::c_int]) -> &mut Self {
         self.default_signals = signals.to_vec();
         self

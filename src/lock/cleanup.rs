@@ -207,10 +207,9 @@ impl Drop for Deferred {
 static INSTALLED: AtomicU64 = AtomicU64::new(0);
 
 /// Install the cleanup handler for every fatal signal that is not ignored
-/// (a signal the caller ignores stays ignored, as with the C tools), and
-/// return the signals that got it.
-pub fn on_fatal_signals() -> Vec<libc::c_int> {
-    let mut installed = Vec::new();
+/// (a signal the caller ignores stays ignored, as with the C tools); see
+/// [`installed`] for which got it.
+pub fn on_fatal_signals() {
     // Installing and reading the old action is one call; an inherited
     // "ignore" is then put back. Held back meanwhile, so that an ignored
     // signal never meets our handler (it is discarded when unblocked).
@@ -232,9 +231,7 @@ pub fn on_fatal_signals() -> Vec<libc::c_int> {
             }
         }
         INSTALLED.fetch_or(1 << sig, Ordering::SeqCst);
-        installed.push(sig);
     }
-    installed
 }
 
 /// `sig` is being given another handler (see `noted`): no longer ours to

@@ -64,7 +64,7 @@ pub fn lock_dir(lock: &Path) -> &Path {
 /// of the clock + the short host name, cut to 31 bytes, in the lock's
 /// directory.
 pub fn liblockfile_temp_name(lock: &Path) -> PathBuf {
-    liblockfile_temp_name_with(lock, clock_digit())
+    liblockfile_temp_name_for(lock, std::process::id(), clock_digit())
 }
 
 /// The clock digit of liblockfile's temp name: `time(NULL) & 15`.
@@ -75,12 +75,13 @@ fn clock_digit() -> u64 {
         & 15
 }
 
-/// [`liblockfile_temp_name`] with the given clock digit (0–15).
-fn liblockfile_temp_name_with(lock: &Path, digit: u64) -> PathBuf {
+/// [`liblockfile_temp_name`] of process `pid` with clock digit `digit`
+/// (0–15): the names a run can use (the security tests plant links there).
+pub fn liblockfile_temp_name_for(lock: &Path, pid: u32, digit: u64) -> PathBuf {
     let host = rustix::system::uname();
     let host = host.nodename().to_bytes();
     let short = host.split(|&b| b == b'.').next().unwrap_or_default();
-    let mut name = format!(".lk{:05}{:x}", std::process::id(), digit & 15).into_bytes();
+    let mut name = format!(".lk{pid:05}{:x}", digit & 15).into_bytes();
     name.extend_from_slice(short);
     name.truncate(31);
     sibling(lock, &name)
@@ -100,7 +101,11 @@ pub fn create_liblockfile_temp(lock: &Path, contents: &[u8], mode: u32) -> Resul
     let first = clock_digit();
     let mut result = Err(TempError::Create(Errno::EXIST));
     for k in 0..16 {
-        result = Temp::create(&liblockfile_temp_name_with(lock, first + k), contents, mode);
+        result = Temp::create(
+            &liblockfile_temp_name_for(lock, std::process::id(), first + k),
+            contents,
+            mode,
+        );
         if !matches!(result, Err(TempError::Create(Errno::EXIST))) {
             break;
         }
@@ -370,17 +375,10 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
 /// C `atoi` of the first 16 bytes: blanks, a sign, digits; the rest ignored;
 /// overflow wraps like a C `int`.
 fn read_pid(lock: &Path) -> Option<i32> {
-    // Not through a symlink fs.protected_symlinks would refuse (issue 7:
-    // opening a planted link's target could be a device); never as our
-    // controlling terminal; never blocking on a FIFO.
+    // Not through a planted symlink; never as our controlling terminal;
+    // never blocking on a FIFO.
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let fd = match rustix::fs::open(lock, flags | OFlags::NOFOLLOW, Mode::empty()) {
-        Err(Errno::LOOP) if super::file::follow_check(lock) == super::file::Follow::Allowed => {
-            rustix::fs::open(lock, flags, Mode::empty())
-        }
-        other => other,
-    }
-    .ok()?;
+    let fd = super::file::open_unless_planted(lock, flags, Mode::empty()).ok()?;
     let mut buf = [0u8; 16];
     let n = rustix::io::read(&fd, &mut buf).ok()?;
     Some(crate::cnum::atoi(&buf[..n]))

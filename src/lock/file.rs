@@ -114,20 +114,29 @@ fn open_raw(path: &OsStr, mode: OpenMode) -> Result<OwnedFd, Errno> {
         OpenMode::WriteOnly => OFlags::WRONLY,
         OpenMode::ReadWrite => OFlags::RDWR,
     };
-    let flags = access | OFlags::NOCTTY | OFlags::CREATE;
-    let mode = FileMode::from_bits_truncate(0o666);
-    // Security (issue 7): first without following a symlink at the name, so
-    // a symlink is only followed once `follow_check` has allowed it. In a
-    // sticky world-writable directory (/tmp, /var/lock) another user's
-    // symlink could otherwise make us open, or with O_CREAT *create*, any
-    // file it points at (util-linux relies on fs.protected_symlinks=1 for
-    // that). A symlink swapped for a file after the check is not followed.
+    open_unless_planted(
+        Path::new(path),
+        access | OFlags::NOCTTY | OFlags::CREATE,
+        FileMode::from_bits_truncate(0o666),
+    )
+}
+
+/// `open(2)`, following a symlink at the name only as [`follow_check`]
+/// allows (a refused one is EACCES, as the kernel gives where
+/// fs.protected_symlinks is 1).
+///
+/// Security (issue 7): first without following, so a symlink is only
+/// followed once the check has allowed it. In a sticky world-writable
+/// directory (/tmp, /var/lock) another user's symlink could otherwise make
+/// us open — with O_CREAT, *create* — any file it points at (a device, for a
+/// read). A symlink swapped for a file after the check is not followed.
+pub fn open_unless_planted(path: &Path, flags: OFlags, mode: FileMode) -> Result<OwnedFd, Errno> {
     for _ in 0..8 {
         match rustix::fs::open(path, flags | OFlags::NOFOLLOW, mode) {
             Err(Errno::LOOP) => {}
             other => return other,
         }
-        match follow_check(Path::new(path)) {
+        match follow_check(path) {
             Follow::Refused => return Err(Errno::ACCESS),
             Follow::Allowed => return rustix::fs::open(path, flags, mode),
             // Gone or replaced since: look again.

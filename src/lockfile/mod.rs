@@ -144,9 +144,20 @@ fn passwd_name(how: Lookup<'_>) -> Option<(libc::uid_t, Vec<u8>)> {
     }
 }
 
-/// procmail's temp name: `_` + pid + serial + time (base-64 digits, low
-/// bits first) + `.` + host, at most 29 bytes, in the lock's directory.
+/// procmail's temp name for this run's `serial`th try (see
+/// [`temp_name_for`]).
 fn temp_name(lock: &Path, serial: usize) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    temp_name_for(lock, std::process::id(), serial, now)
+}
+
+/// procmail's temp name: `_` + pid + serial + time (base-64 digits, low
+/// bits first) + `.` + host, at most 29 bytes, in the lock's directory —
+/// for process `pid` at unix time `now` (the security tests plant links at
+/// the names a run will use).
+pub fn temp_name_for(lock: &Path, pid: u32, serial: usize, now: u64) -> PathBuf {
     const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     fn b64(mut v: u64, out: &mut Vec<u8>) {
         loop {
@@ -157,11 +168,8 @@ fn temp_name(lock: &Path, serial: usize) -> PathBuf {
             }
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let mut name = b"_".to_vec();
-    b64(u64::from(std::process::id()), &mut name);
+    b64(u64::from(pid), &mut name);
     name.push(b".,+%"[serial % 4]);
     b64(now + (serial / 4) as u64, &mut name);
     name.push(b'.');

@@ -752,10 +752,6 @@ fn run_pinned(a: &Arena, imp: Impl, tool: &str, args: &[&str], plant: impl FnOnc
     }
 }
 
-fn nodename() -> Vec<u8> {
-    rustix::system::uname().nodename().to_bytes().to_vec()
-}
-
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -763,16 +759,23 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// liblockfile's temp names for `pid`: all 16 clock nibbles.
+/// The file name of a temp-file path.
+fn file_name(p: std::path::PathBuf) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("a file name")
+}
+
+/// liblockfile's temp names for `pid`: all 16 clock nibbles (lockkit's own
+/// naming, so the plants sit exactly where the run will look).
 fn dotlock_temp_names(pid: u32) -> Vec<String> {
-    let host = nodename();
-    let short = host.split(|&b| b == b'.').next().unwrap_or_default();
     (0..16)
         .map(|nibble| {
-            let mut name = format!(".lk{pid:05}{nibble:x}").into_bytes();
-            name.extend_from_slice(short);
-            name.truncate(31);
-            String::from_utf8_lossy(&name).into_owned()
+            file_name(lockkit::lock::dotfile::liblockfile_temp_name_for(
+                Path::new("x.lock"),
+                pid,
+                nibble,
+            ))
         })
         .collect()
 }
@@ -781,39 +784,19 @@ fn dotlock_temp_names(pid: u32) -> Vec<String> {
 /// now to a minute on (the run's clock second, plus the serial's carry),
 /// and all four serial characters.
 fn lockfile_temp_names(pid: u32) -> Vec<String> {
-    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    fn b64(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            out.push(DIGITS[(v & 63) as usize]);
-            v >>= 6;
-            if v == 0 {
-                break;
-            }
-        }
-    }
-    let mut host = Vec::new();
-    for c in nodename() {
-        if matches!(c, b'/' | b':' | b'\\') {
-            host.extend_from_slice(format!("\\{c:03o}").as_bytes());
-        } else {
-            host.push(c);
-        }
-    }
     let now = unix_now();
-    let mut names = Vec::new();
-    for t in now - 2..now + 60 {
-        for serial in b".,+%" {
-            let mut name = b"_".to_vec();
-            b64(u64::from(pid), &mut name);
-            name.push(*serial);
-            b64(t, &mut name);
-            name.push(b'.');
-            name.extend_from_slice(&host);
-            name.truncate(29);
-            names.push(String::from_utf8_lossy(&name).into_owned());
-        }
-    }
-    names
+    (now - 2..now + 60)
+        .flat_map(|t| {
+            (0..4).map(move |serial| {
+                file_name(lockkit::lockfile::temp_name_for(
+                    Path::new("x.lock"),
+                    pid,
+                    serial,
+                    t,
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Shell code planting, in `pub/`, a symlink named each of `names` to

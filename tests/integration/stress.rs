@@ -33,7 +33,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Scratch, TestCommand, lockkit_bin, pidfd, reference, timeout_until};
+use crate::util::{Scratch, TestCommand, kill_group, lockkit_bin, reference, wait_within};
 
 /// Workers per mode unless `LOCKKIT_STRESS_WORKERS` says otherwise.
 const DEFAULT_WORKERS: u32 = 4;
@@ -250,25 +250,11 @@ fn snapshot(pgid: u32) -> Vec<String> {
 /// snapshot as the error. Unlike `util::wait_bounded` it does not panic, so
 /// that a hung run is still reported.
 fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<ExitStatus, Vec<String>> {
-    use rustix::event::{PollFd, PollFlags};
-    let fd = pidfd(child);
-    let end = Instant::now() + limit;
-    loop {
-        let timeout = timeout_until(end);
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {
-                let procs = snapshot(child.id());
-                // SAFETY: plain kill(2) of the process group we started.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                return Err(procs);
-            }
-            Ok(_) => return Ok(child.wait().expect("wait for the workers")),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
+    wait_within(child, limit).ok_or_else(|| {
+        let procs = snapshot(child.id());
+        kill_group(child);
+        procs
+    })
 }
 
 /// The lines of scratch file `name` (none if it does not exist).

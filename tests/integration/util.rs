@@ -1039,6 +1039,18 @@ pub fn timeout_until(end: Instant) -> rustix::time::Timespec {
 /// Wait for `child` (woken by its pidfd, not by polling), at most `limit`;
 /// past that, kill its process group and fail with `what`.
 pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    match wait_within(child, limit) {
+        Some(status) => status,
+        None => {
+            kill_group(child);
+            panic!("{what}: still running after {limit:?}");
+        }
+    }
+}
+
+/// Wait for `child` (woken by its pidfd) at most `limit`: its status, or
+/// `None` if it is still running (left to the caller).
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     use rustix::event::{PollFd, PollFlags};
     let pidfd = pidfd(child);
     let end = Instant::now() + limit;
@@ -1046,18 +1058,19 @@ pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatu
         let timeout = timeout_until(end);
         let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {
-                // SAFETY: plain kill(2) of a process group we started.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                panic!("{what}: still running after {limit:?}");
-            }
-            Ok(_) => break,
+            Ok(0) => return None,
+            Ok(_) => return Some(child.wait().expect("wait")),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => panic!("poll: {e}"),
         }
     }
-    child.wait().expect("wait")
+}
+
+/// SIGKILL the process group `child` leads, and reap `child`.
+pub fn kill_group(child: &mut Child) {
+    // SAFETY: plain kill(2) of a process group we started.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 /// An exit status as a shell reports it (128 + the signal that killed it).
