@@ -125,15 +125,4 @@ fn dup_close(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     rustix::io::fcntl_dupfd_cloexec(fd, 0).map(drop)
 }
 
-/// `write(2)` until done; EINTR is retried.
-pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) => return Err(Errno::IO),
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
+pub use crate::lock::fs::write_all;

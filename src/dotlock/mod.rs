@@ -17,7 +17,11 @@ use crate::Prog;
 use crate::error::{Error, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{self, AcquireError, AgeLimit, Backoff, FileId, Policy, TempError};
+use crate::lock::dotfile::{
+    self, AgeLimit, Backoff, Failure, LinkErrors, Naming, Policy, Request, Schedule, Stale, Temp,
+    TempError,
+};
+use crate::lock::fs::FsTime;
 use crate::lock::noted::Noted;
 use crate::stdio::Stdio;
 use args::codes::*;
@@ -30,13 +34,13 @@ const TOUCH_EVERY: Duration = Duration::from_secs(30);
 
 /// dotlockfile's sleeps: 5, 10, 15, … 60, 60, … or a fixed `-i` interval,
 /// `retries` times.
-struct Schedule {
+struct Retries {
     left: i64,
     pause: u64,
     fixed: Option<u64>,
 }
 
-impl Backoff for Schedule {
+impl Backoff for Retries {
     fn next_pause(&mut self) -> Option<Duration> {
         if self.left <= 0 {
             return None;
@@ -87,7 +91,7 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
 fn policy(config: &Config) -> Policy {
     Policy {
         use_pid: config.use_pid,
-        age: AgeLimit::After(MAX_AGE),
+        age: Some(AgeLimit::After(MAX_AGE)),
         follow_symlinks: true,
     }
 }
@@ -96,9 +100,9 @@ fn policy(config: &Config) -> Policy {
 /// when a probe file can be made next to the lock, else on the local one.
 fn check(config: &Config) -> u8 {
     let lock = config.lock.as_path();
-    let now = match dotfile::create_liblockfile_temp(lock, b"", 0o600) {
+    let now = match Temp::make(Naming::Liblockfile, lock, b"", 0o600) {
         Ok(probe) => probe.fs_now(),
-        Err(_) => local_now(),
+        Err(_) => FsTime::local_now(),
     };
     let j = dotfile::judge(lock, policy(config), now);
     if j.id.is_some() && !j.stale {
@@ -108,44 +112,49 @@ fn check(config: &Config) -> u8 {
     }
 }
 
-fn local_now() -> dotfile::FsTime {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    dotfile::FsTime(i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec))
-}
-
 /// Take the lock holding `pid`; on failure the exit code (silent, as
 /// upstream). With `guard_lock`, a fatal signal from the moment of the link
 /// on removes the lock (if it is still ours); the guard is returned.
-fn take(config: &Config, pid: u32, guard_lock: bool) -> Result<(FileId, Option<cleanup::Guard>)> {
+fn take(config: &Config, pid: u32, guard_lock: bool) -> Result<dotfile::Held> {
     let lock = config.lock.as_path();
     if lock.as_os_str().len() + 32 > 4096 {
         return Err(Error::silent(L_ERROR));
     }
     cleanup::on_fatal_signals();
-    // (A leftover temp file of a killed process that had our pid does not
-    // make this fail: see `create_liblockfile_temp`.)
-    let temp = dotfile::create_liblockfile_temp(lock, format!("{pid}\n").as_bytes(), 0o644)
-        .map_err(|e| match e {
-            TempError::Create(_) => Error::silent(L_TMPLOCK),
-            TempError::Write(_) => Error::silent(L_TMPWRITE),
-        })?;
-    let mut schedule = Schedule {
+    let mut temp = Temp::make(
+        Naming::Liblockfile,
+        lock,
+        format!("{pid}\n").as_bytes(),
+        0o644,
+    )
+    .map_err(|e| match e {
+        TempError::Create(_) => Error::silent(L_TMPLOCK),
+        TempError::Write(_) => Error::silent(L_TMPWRITE),
+    })?;
+    let mut schedule = Schedule::new(Retries {
         left: config.retries,
         pause: 0,
         fixed: config.interval,
+    });
+    let request = Request {
+        lock,
+        policy: policy(config),
+        stale: Stale::Break,
+        link_errors: LinkErrors::Tolerate,
+        parent: rustix::process::getppid().map(|p| p.as_raw_nonzero().get()),
+        interrupt: None,
+        guard_lock,
     };
-    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
-    // Registered before the link: the handler removes the name only if it
-    // is our temp file's inode, i.e. only once the link has landed.
-    let id = temp.id();
-    let guard = guard_lock.then(|| cleanup::Guard::new(lock, id));
-    let result = dotfile::acquire(lock, &temp, policy(config), &mut schedule, parent);
+    let result = dotfile::acquire(&request, &mut temp, &mut schedule, &mut dotfile::Quiet);
     drop(temp);
-    result.map(|()| (id, guard)).map_err(|e| {
+    result.map_err(|e| {
         Error::silent(match e {
-            AcquireError::GaveUp => L_MAXTRYS,
-            AcquireError::CannotBreak(_) => L_RMSTALE,
-            AcquireError::TempLost(_) | AcquireError::ParentDied => L_ERROR,
+            Failure::GaveUp => L_MAXTRYS,
+            Failure::CannotBreak(_) => L_RMSTALE,
+            Failure::TempLost(_)
+            | Failure::ParentDied
+            | Failure::Interrupted
+            | Failure::Link(_) => L_ERROR,
         })
     })
 }
@@ -185,7 +194,8 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
         0
     };
     // From here a fatal signal must not leave our lock behind.
-    let (lock_id, _lock_guard) = take(config, pid, true)?;
+    let held = take(config, pid, true)?;
+    let lock_id = held.id();
 
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
     let noted = Noted::install(&[FORWARDED, SURVIVED].concat());

@@ -11,33 +11,73 @@
 //! raises the signal again, so the caller sees "killed by signal", as with
 //! the C tools — which forget to clean up on signals they do not list.
 //!
-//! The registry is a copy-on-write array behind an atomic pointer, so the
-//! handler only loads a pointer and calls `lstat(2)` and `unlink(2)`:
-//! async-signal-safe. Superseded arrays and their strings are leaked (a
-//! handler may still be reading them); there are a handful per run.
+//! The registry is a list of fixed-size chunks of slots that are never
+//! freed, so the handler only loads atomics and calls `lstat(2)` and
+//! `unlink(2)`: async-signal-safe. A slot is reused once its guard drops,
+//! so memory follows the number of files registered *at once* (one per
+//! lock of a `lockfile a b c …` run), never the number of attempts.
 
 use std::ffi::CString;
 use std::path::Path;
 use std::ptr;
 use std::sync::Mutex;
-
-use super::dotfile::FileId;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-/// One registered file, as the handler sees it.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Entry {
-    path: *const libc::c_char,
-    dev: u64,
-    ino: u64,
+use super::fs::FileId;
+
+/// One registered file, as the handler sees it: `path` null when free.
+struct Slot {
+    path: AtomicPtr<libc::c_char>,
+    dev: AtomicU64,
+    ino: AtomicU64,
 }
 
-/// The handler's view: an array ending with a null `path`.
-static CURRENT: AtomicPtr<Entry> = AtomicPtr::new(ptr::null_mut());
-/// The registered files (guard id, path, identity).
-static PATHS: Mutex<Vec<(u64, &'static CString, FileId)>> = Mutex::new(Vec::new());
-static NEXT_ID: Mutex<u64> = Mutex::new(0);
+const CHUNK: usize = 16;
+
+struct Chunk {
+    slots: [Slot; CHUNK],
+    next: AtomicPtr<Chunk>,
+}
+
+/// The first chunk; later ones hang off `next`. Chunks are leaked on
+/// purpose: a handler may be walking them at any moment.
+static HEAD: AtomicPtr<Chunk> = AtomicPtr::new(ptr::null_mut());
+
+/// Free slots, and the last chunk (to append to). Only the main program
+/// takes it, never the handler.
+struct Registry {
+    free: Vec<&'static Slot>,
+    last: Option<&'static Chunk>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    free: Vec::new(),
+    last: None,
+});
+
+impl Registry {
+    fn take_slot(&mut self) -> &'static Slot {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        let chunk: &'static Chunk = Box::leak(Box::new(Chunk {
+            slots: std::array::from_fn(|_| Slot {
+                path: AtomicPtr::new(ptr::null_mut()),
+                dev: AtomicU64::new(0),
+                ino: AtomicU64::new(0),
+            }),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }));
+        let raw = ptr::from_ref(chunk).cast_mut();
+        match self.last {
+            Some(last) => last.next.store(raw, Ordering::SeqCst),
+            None => HEAD.store(raw, Ordering::SeqCst),
+        }
+        self.last = Some(chunk);
+        self.free.extend(chunk.slots[1..].iter().rev());
+        &chunk.slots[0]
+    }
+}
 
 /// Signals whose default action terminates the process and which a handler
 /// can catch.
@@ -66,74 +106,73 @@ pub const FATAL_SIGNALS: &[libc::c_int] = &[
     libc::SIGSYS,
 ];
 
-/// Publish the current set for the handler.
-fn publish(paths: &[(u64, &'static CString, FileId)]) {
-    let mut snap: Vec<Entry> = paths
-        .iter()
-        .map(|(_, c, id)| Entry {
-            path: c.as_ptr(),
-            dev: id.dev,
-            ino: id.ino,
-        })
-        .collect();
-    snap.push(Entry {
-        path: ptr::null(),
-        dev: 0,
-        ino: 0,
-    });
-    let leaked = Box::leak(snap.into_boxed_slice());
-    CURRENT.store(leaked.as_mut_ptr(), Ordering::SeqCst);
-}
-
 /// Keeps a file registered for removal on a fatal signal.
 #[derive(Debug)]
 pub struct Guard {
-    id: u64,
+    slot: &'static Slot,
+    /// Owns the string the slot points at (freed after the slot empties).
+    _path: CString,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slot")
+    }
 }
 
 impl Guard {
     /// Remove `path` on a fatal signal if it is then still the file `id`.
     pub fn new(path: &Path, id: FileId) -> Guard {
-        let c: &'static CString = Box::leak(Box::new(super::dotfile::c_path(path)));
-        let guard = {
-            let mut n = NEXT_ID.lock().unwrap_or_else(|e| e.into_inner());
-            *n += 1;
-            *n
-        };
-        let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-        paths.push((guard, c, id));
-        publish(&paths);
-        Guard { id: guard }
+        let path = super::fs::c_path(path);
+        let slot = REGISTRY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_slot();
+        slot.dev.store(id.dev, Ordering::SeqCst);
+        slot.ino.store(id.ino, Ordering::SeqCst);
+        // Published last: the handler never sees a half-filled slot.
+        slot.path.store(path.as_ptr().cast_mut(), Ordering::SeqCst);
+        Guard { slot, _path: path }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-        paths.retain(|(g, _, _)| *g != self.id);
-        publish(&paths);
+        {
+            // Held back while the slot empties, so that no handler (on any
+            // thread) can be reading the string when it is freed below.
+            let _deferred = Deferred::new();
+            self.slot.path.store(ptr::null_mut(), Ordering::SeqCst);
+        }
+        REGISTRY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .free
+            .push(self.slot);
     }
 }
 
 extern "C" fn on_fatal(sig: libc::c_int) {
-    let list = CURRENT.load(Ordering::SeqCst);
-    if !list.is_null() {
-        let mut i = 0;
-        // SAFETY: `list` is a leaked array of entries ending with a null
-        // path, pointing at leaked C strings; lstat and unlink are
-        // async-signal-safe.
-        unsafe {
-            loop {
-                let e = *list.add(i);
-                if e.path.is_null() {
-                    break;
+    let mut chunk = HEAD.load(Ordering::SeqCst);
+    // SAFETY: chunks are leaked and never freed; a non-null slot path points
+    // at a string its guard frees only after nulling the slot with fatal
+    // signals blocked. lstat and unlink are async-signal-safe.
+    unsafe {
+        while let Some(c) = chunk.as_ref() {
+            for slot in &c.slots {
+                let path = slot.path.load(Ordering::SeqCst);
+                if path.is_null() {
+                    continue;
                 }
                 let mut st: libc::stat = std::mem::zeroed();
-                if libc::lstat(e.path, &mut st) == 0 && st.st_dev == e.dev && st.st_ino == e.ino {
-                    libc::unlink(e.path);
+                if libc::lstat(path, &mut st) == 0
+                    && st.st_dev == slot.dev.load(Ordering::SeqCst)
+                    && st.st_ino == slot.ino.load(Ordering::SeqCst)
+                {
+                    libc::unlink(path);
                 }
-                i += 1;
             }
+            chunk = c.next.load(Ordering::SeqCst);
         }
     }
     // SAFETY: signal and raise are async-signal-safe. The signal is blocked
@@ -149,8 +188,8 @@ extern "C" fn on_fatal(sig: libc::c_int) {
 /// restored when it drops, so that one that came meanwhile is delivered
 /// then. For the few steps between making a file and registering it with a
 /// [`Guard`], or between taking one handler off a signal and installing
-/// the next (issue 7: a signal there left a file behind, or met the default
-/// action).
+/// the next (a signal there would leave the file behind, or meet the
+/// default action).
 pub struct Deferred {
     old: libc::sigset_t,
 }

@@ -125,7 +125,7 @@ fn open_raw(path: &OsStr, mode: OpenMode) -> Result<OwnedFd, Errno> {
 /// allows (a refused one is EACCES, as the kernel gives where
 /// fs.protected_symlinks is 1).
 ///
-/// Security (issue 7): first without following, so a symlink is only
+/// Security: first without following, so a symlink is only
 /// followed once the check has allowed it. In a sticky world-writable
 /// directory (/tmp, /var/lock) another user's symlink could otherwise make
 /// us open — with O_CREAT, *create* — any file it points at (a device, for a
@@ -180,7 +180,7 @@ pub fn follow_check(path: &Path) -> Follow {
     if link.st_uid == rustix::process::geteuid().as_raw() {
         return Follow::Allowed;
     }
-    let Ok(dir) = rustix::fs::stat(super::dotfile::lock_dir(path)) else {
+    let Ok(dir) = rustix::fs::stat(super::fs::lock_dir(path)) else {
         return Follow::Allowed; // as the kernel would decide, then
     };
     let sticky_world_writable = libc::S_ISVTX | libc::S_IWOTH;

@@ -1,16 +1,17 @@
-//! The shared locking primitives every tool is built on.
+//! The lock core every tool is built on. It depends on nothing else in the
+//! crate: the front ends (`src/flock/`, …) only parse their grammar, decide
+//! what to do and word the outcome; everything that touches the kernel
+//! lives here, and every raw C call is wrapped here.
 //!
-//! The front ends (`src/flock/`, …) only parse their grammar and decide what
-//! to do; everything that touches the kernel lives here, shaped for reuse:
-//!
+//! * [`fs`]: identity, the file system's clock, names next to a lock;
 //! * [`file`]: opening a lock file by name (create, directory fallback, NFS
-//!   reopen);
+//!   reopen, no planted symlinks);
 //! * [`fdlock`]: flock(2) and OFD byte-range locks on a descriptor, with a
 //!   wait policy (block / don't / until a deadline);
 //! * [`timer`]: the deadline that can interrupt a blocked lock call;
 //! * [`child`]: running the command under the lock and its exit status;
-//! * [`dotfile`]: lock files made by linking a temp file (validity, stale
-//!   breaking, the event-driven acquire loop);
+//! * [`dotfile`]: lock files made by linking a temp file (naming, link,
+//!   judging, breaking, the acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself.
@@ -20,6 +21,7 @@ pub mod cleanup;
 pub mod dotfile;
 pub mod fdlock;
 pub mod file;
+pub mod fs;
 pub mod noted;
 pub mod timer;
 pub mod wait;

@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::io::Errno;
 
@@ -19,9 +19,12 @@ use crate::Prog;
 use crate::error::Result;
 use crate::error::sysexits::{EX_CANTCREAT, EX_NOUSER, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
 use crate::lock::cleanup;
-use crate::lock::dotfile::{self, AgeLimit, Backoff, FileId, Link, Policy, Temp, TempError};
+use crate::lock::dotfile::{
+    self, AgeLimit, Backoff, Failure, Held, LinkErrors, Naming, Policy, Report, Request, Schedule,
+    Stale, Temp, TempError,
+};
+use crate::lock::fs::FileId;
 use crate::lock::noted::Noted;
-use crate::lock::wait::Waiter;
 use crate::stdio::Stdio;
 
 pub mod args;
@@ -144,61 +147,25 @@ fn passwd_name(how: Lookup<'_>) -> Option<(libc::uid_t, Vec<u8>)> {
     }
 }
 
-/// procmail's temp name for this run's `serial`th try (see
-/// [`temp_name_for`]).
-fn temp_name(lock: &Path, serial: usize) -> PathBuf {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    temp_name_for(lock, std::process::id(), serial, now)
-}
-
-/// procmail's temp name: `_` + pid + serial + time (base-64 digits, low
-/// bits first) + `.` + host, at most 29 bytes, in the lock's directory —
-/// for process `pid` at unix time `now` (the security tests plant links at
-/// the names a run will use).
-pub fn temp_name_for(lock: &Path, pid: u32, serial: usize, now: u64) -> PathBuf {
-    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    fn b64(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            out.push(DIGITS[(v & 63) as usize]);
-            v >>= 6;
-            if v == 0 {
-                break;
-            }
-        }
-    }
-    let mut name = b"_".to_vec();
-    b64(u64::from(pid), &mut name);
-    name.push(b".,+%"[serial % 4]);
-    b64(now + (serial / 4) as u64, &mut name);
-    name.push(b'.');
-    let host = rustix::system::uname();
-    for &c in host.nodename().to_bytes() {
-        if matches!(c, b'/' | b':' | b'\\') {
-            name.extend_from_slice(format!("\\{c:03o}").as_bytes());
-        } else {
-            name.push(c);
-        }
-    }
-    name.truncate(29);
-    dotfile::sibling(lock, &name)
-}
+/// procmail's temp name (the security tests plant links at the names a
+/// run will use).
+pub use crate::lock::dotfile::procmail_temp_name_for as temp_name_for;
 
 /// procmail's schedule: `sleeptime` seconds between attempts, while the
-/// run's retries last (negative: forever).
-struct Retries<'a> {
-    left: &'a mut i32,
+/// run's retries last (negative: forever). One for the whole run: each
+/// file's wait spends from the same retries.
+struct Retries {
+    left: i32,
     sleeptime: i32,
 }
 
-impl Backoff for Retries<'_> {
+impl Backoff for Retries {
     fn next_pause(&mut self) -> Option<Duration> {
-        if *self.left == 0 {
+        if self.left == 0 {
             return None;
         }
-        if *self.left > 0 {
-            *self.left -= 1;
+        if self.left > 0 {
+            self.left -= 1;
         }
         Some(Duration::from_secs(self.sleeptime.max(0) as u64))
     }
@@ -206,56 +173,49 @@ impl Backoff for Retries<'_> {
 
 /// A lock this run made.
 struct Made {
-    path: PathBuf,
-    id: FileId,
-    /// Removes it on a fatal signal (if still ours).
-    _guard: cleanup::Guard,
+    held: Held,
     /// An `O_PATH` descriptor on it: while open, its inode number cannot be
     /// reused, so "same device and inode" keeps meaning "our lock".
     _pin: Option<OwnedFd>,
 }
 
 impl Made {
-    fn new(path: PathBuf, id: FileId, guard: cleanup::Guard) -> Made {
+    fn new(held: Held) -> Made {
         use rustix::fs::{Mode, OFlags};
+        let id = held.id();
         let pin = rustix::fs::open(
-            &path,
+            held.path(),
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .ok()
-        .filter(|fd| {
-            rustix::fs::fstat(fd).is_ok_and(|st| st.st_dev == id.dev && st.st_ino == id.ino)
-        });
-        Made {
-            path,
-            id,
-            _guard: guard,
-            _pin: pin,
-        }
+        .filter(|fd| rustix::fs::fstat(fd).is_ok_and(|st| FileId::of(&st) == id));
+        Made { held, _pin: pin }
+    }
+
+    fn path(&self) -> &Path {
+        self.held.path()
     }
 
     /// Remove it if it is still ours.
     fn undo(self) {
-        let _ = dotfile::remove_if_ours(&self.path, self.id);
+        let _ = dotfile::remove_if_ours(self.held.path(), self.held.id());
     }
 }
 
 /// The run's state, as the arguments are processed.
 struct Run<'a> {
     io: &'a mut Stdio,
-    sleeptime: i32,
-    retries: i32,
     locktimeout: i32,
     suspend: i32,
     invert: bool,
+    /// The run's retries and the moment of procmail's next attempt.
+    schedule: Schedule<Retries>,
     /// Something was attempted (a file, `-ml`, a successful `-mu`).
     worked: bool,
     /// Locks this run made (cleanup removes them only while they are ours).
     made: Vec<Made>,
     signals: Noted,
-    /// When procmail would make its next attempt.
-    due: Option<Instant>,
 }
 
 /// `lockfile: <what>, giving up on "<name>"`
@@ -284,143 +244,54 @@ impl Run<'_> {
     /// is released.
     fn lock(&mut self, name: &OsStr) -> std::result::Result<(), Stop> {
         let mut lock = PathBuf::from(name);
-        'name: loop {
-            let mut serial = 0;
-            let mut contents: &[u8] = b"0";
-            let temp = loop {
-                match Temp::create(&temp_name(&lock, serial), contents, 0o444) {
-                    Ok(t) => break t,
-                    Err(TempError::Create(Errno::EXIST)) if serial < 8 => serial += 1,
-                    // procmail writes its `0` unchecked: on a full file
-                    // system (an inode left, no space) its lock is empty and
-                    // the run succeeds. The content means nothing to
-                    // lockfile, so an empty lock is a whole one: do the same.
-                    Err(TempError::Write(Errno::NOSPC | Errno::DQUOT)) if !contents.is_empty() => {
-                        contents = b"";
-                    }
-                    Err(TempError::Create(e) | TempError::Write(e)) => {
-                        self.link_error(&mut lock, e)?;
-                        continue 'name;
-                    }
+        loop {
+            let mut temp = match Temp::make(Naming::Procmail, &lock, b"0", 0o444) {
+                Ok(t) => t,
+                Err(TempError::Create(e) | TempError::Write(e)) => {
+                    self.link_error(&mut lock, e)?;
+                    continue;
                 }
             };
-            let mut waiter = Waiter::new(&lock);
-            if let Some(fd) = self.signals.wake_fd_owned() {
-                waiter.watch_fd(fd);
-            }
-            loop {
-                // Registered before the link: a fatal signal removes the
-                // name only if it is our temp file's inode (the link landed).
-                let guard = cleanup::Guard::new(&lock, temp.id());
-                let errno = match temp.link_to(&lock) {
-                    Ok(Link::Acquired) => {
-                        self.made.push(Made::new(lock, temp.id(), guard));
-                        return Ok(());
-                    }
-                    Ok(Link::Held(e)) => e.unwrap_or(Errno::EXIST),
-                    Ok(Link::NoLock(e, stat)) => e.unwrap_or(stat),
-                    Err(e) => e,
-                };
-                if !self.signals.take().is_empty() {
+            let forcing = self.locktimeout != 0;
+            let request = Request {
+                lock: &lock,
+                policy: Policy {
+                    use_pid: false,
+                    age: forcing.then_some(AgeLimit::OverSeconds(i64::from(self.locktimeout))),
+                    follow_symlinks: false,
+                },
+                stale: Stale::Force {
+                    suspend: Duration::from_secs(self.suspend.max(0) as u64),
+                },
+                link_errors: LinkErrors::Fatal,
+                parent: None,
+                interrupt: Some(&self.signals),
+                guard_lock: true,
+            };
+            let mut report = Says { io: &mut *self.io };
+            let result = dotfile::acquire(&request, &mut temp, &mut self.schedule, &mut report);
+            drop(temp);
+            match result {
+                Ok(held) => {
+                    self.made.push(Made::new(held));
+                    return Ok(());
+                }
+                Err(Failure::Interrupted) => {
                     self.say(&giving_up("Signal received", lock.as_os_str()));
                     return Err(Stop::Failed(EX_TEMPFAIL));
                 }
-                if errno == Errno::XDEV {
-                    // No hard links across this boundary: an O_EXCL create,
-                    // as procmail falls back to (an empty lock).
-                    match exclusive_create(&lock) {
-                        Ok(id) => {
-                            let guard = cleanup::Guard::new(&lock, id);
-                            self.made.push(Made::new(lock, id, guard));
-                            return Ok(());
-                        }
-                        Err(Errno::EXIST) => {}
-                        Err(e) => {
-                            self.link_error(&mut lock, e)?;
-                            continue 'name;
-                        }
-                    }
-                } else if errno != Errno::EXIST {
-                    self.link_error(&mut lock, errno)?;
-                    continue 'name;
+                Err(Failure::GaveUp) => {
+                    self.say(&giving_up("Sorry", lock.as_os_str()));
+                    return Err(Stop::Failed(EX_CANTCREAT));
                 }
-                // Held. Force it if it is older than the locktimeout.
-                let mut expiry = None;
-                if self.locktimeout != 0 {
-                    let policy = Policy {
-                        use_pid: false,
-                        age: AgeLimit::OverSeconds(i64::from(self.locktimeout)),
-                        follow_symlinks: false,
-                    };
-                    let now = temp.fs_now();
-                    let j = dotfile::judge(&lock, policy, now);
-                    // Force only a lock found too old. One that vanished
-                    // since the link failed (between judge's looks, too) is
-                    // also "stale", but with no expiry: there is nothing to
-                    // force (procmail forces only what its lstat finds), so
-                    // do not say "Forcing lock" and sleep the suspend time;
-                    // the waiter below sees the removal and retries at once.
-                    // (Found by stress::lockfile: 2 in 10 000 `-l` cycles.)
-                    if j.stale && j.expires.is_some() {
-                        let forced = dotfile::break_stale(&lock, &j, policy, now);
-                        let denied = forced.is_err();
-                        let text = if denied {
-                            "Forced unlock denied on"
-                        } else {
-                            "Forcing lock on"
-                        };
-                        self.say(&quoted(text, lock.as_os_str(), ""));
-                        if denied {
-                            // procmail loops here forever; a refused force
-                            // spends a retry like any failed attempt.
-                            self.spend_retry(&lock)?;
-                        }
-                        self.signals
-                            .sleep(Duration::from_secs(self.suspend.max(0) as u64));
-                        continue;
-                    }
-                    expiry = j.expires.map(|t| temp.local_instant(t));
+                Err(Failure::Link(e) | Failure::TempLost(e) | Failure::CannotBreak(e)) => {
+                    self.link_error(&mut lock, e)?;
                 }
-                // The reference's next attempt: a moment shared by all files
-                // (an early wake-up does not move the schedule, so a run
-                // gives up when procmail's would).
-                let due_at = match self.due {
-                    Some(t) if t > Instant::now() => t,
-                    _ => {
-                        let mut schedule = Retries {
-                            left: &mut self.retries,
-                            sleeptime: self.sleeptime,
-                        };
-                        match dotfile::next_due(&mut schedule, waiter.events_reliable()) {
-                            Some(t) => {
-                                self.due = Some(t);
-                                t
-                            }
-                            None => {
-                                self.say(&giving_up("Sorry", lock.as_os_str()));
-                                return Err(Stop::Failed(EX_CANTCREAT));
-                            }
-                        }
-                    }
-                };
-                let until = expiry.map_or(due_at, |e| e.min(due_at));
-                waiter.wait(until);
+                Err(Failure::ParentDied) => {
+                    self.link_error(&mut lock, Errno::SRCH)?;
+                }
             }
         }
-    }
-
-    /// A failed attempt outside the schedule (a refused force): give up if
-    /// no retries are left, else use one.
-    fn spend_retry(&mut self, lock: &Path) -> std::result::Result<(), Stop> {
-        let mut schedule = Retries {
-            left: &mut self.retries,
-            sleeptime: self.sleeptime,
-        };
-        if schedule.next_pause().is_none() {
-            self.say(&giving_up("Sorry", lock.as_os_str()));
-            return Err(Stop::Failed(EX_CANTCREAT));
-        }
-        Ok(())
     }
 
     /// An attempt failed with something other than "held": too long a name
@@ -446,19 +317,20 @@ impl Run<'_> {
     }
 }
 
-/// `open(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0444)`: the fallback lock.
-fn exclusive_create(lock: &Path) -> std::result::Result<FileId, Errno> {
-    use rustix::fs::{Mode, OFlags};
-    let fd = rustix::fs::open(
-        lock,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_bits_truncate(0o444),
-    )?;
-    let st = rustix::fs::fstat(&fd)?;
-    Ok(FileId {
-        dev: st.st_dev,
-        ino: st.st_ino,
-    })
+/// Says what procmail says while it waits.
+struct Says<'a> {
+    io: &'a mut Stdio,
+}
+
+impl Report for Says<'_> {
+    fn forced(&mut self, lock: &Path, result: std::result::Result<(), Errno>) {
+        let text = if result.is_ok() {
+            "Forcing lock on"
+        } else {
+            "Forced unlock denied on"
+        };
+        self.io.err(&quoted(text, lock.as_os_str(), ""));
+    }
 }
 
 /// Run the normal pass: act on each item as it is reached (files are
@@ -523,11 +395,11 @@ impl Run<'_> {
                 Ok(())
             }
             Item::Sleep(v) => {
-                self.sleeptime = v;
+                self.schedule.backoff_mut().sleeptime = v;
                 Ok(())
             }
             Item::Retries(v) => {
-                self.retries = v;
+                self.schedule.backoff_mut().left = v;
                 Ok(())
             }
             Item::LockTimeout(v) => {
@@ -566,7 +438,7 @@ impl Run<'_> {
     /// Cleanup: remove a file's lock if (and only if) it is still the one
     /// this run made.
     fn undo_file(&mut self, path: &Path) {
-        if let Some(pos) = self.made.iter().position(|m| m.path == path) {
+        if let Some(pos) = self.made.iter().position(|m| m.path() == path) {
             self.made.remove(pos).undo();
         }
     }
@@ -623,15 +495,16 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
     let _ = prog; // procmail names itself "lockfile" whatever it is called
     let mut run = Run {
         io,
-        sleeptime: SLEEPTIME,
-        retries: RETRIES,
         locktimeout: 0,
         suspend: SUSPEND,
         invert: false,
         worked: false,
         made: Vec::new(),
         signals,
-        due: None,
+        schedule: Schedule::new(Retries {
+            left: RETRIES,
+            sleeptime: SLEEPTIME,
+        }),
     };
     let outcome = scan(&mut run, args);
     let code = match outcome {
@@ -685,18 +558,5 @@ fn failure_cleanup(run: &mut Run<'_>, args: &[OsString], at: usize, code: u8) ->
         (EX_CANTCREAT, true) => 0,
         (0, true) => EX_CANTCREAT,
         (c, _) => c,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_are_short_and_local() {
-        let t = temp_name(Path::new("/var/mail/x.lock"), 0);
-        let name = t.file_name().unwrap_or_default().as_bytes();
-        assert!(name.starts_with(b"_") && name.len() <= 29, "{t:?}");
-        assert!(t.starts_with("/var/mail"));
     }
 }

@@ -21,9 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::util::{
-    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, lockkit_bin,
-    pidfd, race, reference, send_signal, signal_name, stderr_of, timeout_until, wait_bounded,
-    watch_until,
+    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, is_root,
+    lockkit_bin, pidfd, race, reference, send_signal, signal_name, stderr_of, timeout_until,
+    wait_bounded, watch_until,
 };
 
 /// How long a test waits for something that should take milliseconds.
@@ -100,6 +100,27 @@ fn waiter_wakes_when_the_lock_is_removed() {
     assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
     assert_eq!(s.read("x.lock"), "0\n", "the waiter's lock");
     assert_no_temps(&s, "after taking the lock");
+}
+
+#[test]
+fn a_lock_taken_after_a_long_wait_is_born_fresh() {
+    // The waiter's temp file dates from when its wait began; the lock it
+    // links must not carry that age, or the next caller breaks it at once
+    // as "older than 5 minutes". The test ages the waiting temp file
+    // instead of waiting 5 minutes.
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let mut w = spawn(&s, &["-r", "-1", "x.lock"]);
+    assert!(wait_until_waiting(w.id(), &s), "the waiter ended early");
+    for t in temps(&s) {
+        s.age(&t, 400);
+    }
+    std::fs::remove_file(s.path("x.lock")).expect("release");
+    let st = wait_bounded(&mut w, SAFETY, "waiter after the lock was removed");
+    assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
+    dotlock(&s).args(["-r", "0", "x.lock"]).run().code(4);
+    assert_eq!(s.read("x.lock"), "0\n", "the waiter's lock, not broken");
+    assert_no_temps(&s, "after a fresh lock");
 }
 
 #[test]
@@ -365,6 +386,52 @@ fn concurrent_breakers_of_a_dead_holders_lock_have_one_winner() {
         let bad = stale_race_trials(&s, Impl::Reference, true, 30, 16);
         eprintln!("reference dotlockfile: {bad} of 30 trials did not have exactly one winner");
     }
+}
+
+/// Someone (any local user can) holding a flock(2) on `path` in the scratch
+/// directory — the directory itself with ".".
+pub(crate) fn flock_held_by_another(s: &Scratch, path: &str) -> crate::util::Holder {
+    let mut c = Command::new("python3");
+    c.arg("-c")
+        .arg(format!(
+            "import fcntl,os,sys\nfd=os.open({path:?},os.O_RDONLY)\n\
+             fcntl.flock(fd,fcntl.LOCK_EX)\nprint('ready',flush=True)\nsys.stdin.read()"
+        ))
+        .current_dir(s.dir());
+    crate::util::Holder::start(c)
+}
+
+#[test]
+fn a_flock_held_on_the_directory_does_not_let_every_breaker_win() {
+    // Anyone who can open a directory can flock it and never let go; that
+    // must neither hang the breakers nor make them break unserialised.
+    let s = Scratch::new();
+    let _attacker = flock_held_by_another(&s, ".");
+    stale_race_trials(&s, Impl::Lockkit, false, 5, 16);
+    stale_race_trials(&s, Impl::Lockkit, true, 5, 16);
+}
+
+#[test]
+fn a_flock_held_on_the_stale_lock_makes_breakers_refuse() {
+    // The removers' lock itself held by someone who does not let go: no
+    // breaker may remove the lock unserialised; they give up as if it were
+    // held.
+    let s = Scratch::new();
+    let tool = s.link("dotlock", &lockkit_bin());
+    s.write("s.lock", "0\n");
+    s.age("s.lock", 600);
+    let attacker = flock_held_by_another(&s, "s.lock");
+    let runs = vec![argv(&tool, &["-r", "0", "s.lock"]); 4];
+    let results = race(&s, &runs, SAFETY);
+    assert!(
+        results.iter().all(|(c, e)| *c == 4 && e.is_empty()),
+        "{results:?}"
+    );
+    drop(attacker);
+    assert_eq!(s.read("s.lock"), "0\n", "the stale lock, not removed");
+    assert_no_temps(&s, "after refusing");
+    // Once it is free again, a breaker wins.
+    dotlock(&s).args(["-r", "0", "s.lock"]).run().success();
 }
 
 // Mutual exclusion ------------------------------------------------------
@@ -657,57 +724,84 @@ fn int_and_quit_to_the_wrapper_alone_are_survived() {
 
 // PID reuse --------------------------------------------------------------
 
-/// The file's birth time, if the file system records one.
-fn birth_time(path: &Path) -> Option<SystemTime> {
-    let stx = rustix::fs::statx(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::AtFlags::empty(),
-        rustix::fs::StatxFlags::BTIME,
-    )
-    .ok()?;
-    if stx.stx_mask & rustix::fs::StatxFlags::BTIME.bits() == 0 {
-        return None;
+/// Wait until the wall clock is past `path`'s last change plus `secs`: the
+/// pid-reuse rule compares process start times with that moment, so these
+/// tests wait for the clock itself, not for another process.
+fn wait_for_clock_past_change(path: &Path, secs: f64) {
+    let ctime = std::fs::metadata(path).expect("stat").ctime_nsec_total();
+    let until =
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(ctime) + Duration::from_secs_f64(secs);
+    if let Ok(left) = until.duration_since(SystemTime::now()) {
+        std::thread::sleep(left);
     }
-    Some(SystemTime::UNIX_EPOCH + Duration::new(stx.stx_btime.tv_sec as u64, stx.stx_btime.tv_nsec))
+}
+
+trait CtimeNs {
+    fn ctime_nsec_total(&self) -> u64;
+}
+
+impl CtimeNs for std::fs::Metadata {
+    fn ctime_nsec_total(&self) -> u64 {
+        self.ctime() as u64 * 1_000_000_000 + self.ctime_nsec() as u64
+    }
 }
 
 #[test]
-fn a_pid_reused_after_the_lock_was_made_does_not_keep_it() {
+fn a_daemon_that_writes_its_forked_pid_keeps_its_lock() {
+    // A daemon makes its lock, then forks and writes the child's pid into
+    // it: the holder started after the lock file was made, but before its
+    // pid was written. It is alive and holds the lock.
     let s = Scratch::new();
-    // The lock whose pid will be "reused" is made first: its birth time
-    // must precede the new process by more than lockkit's 1 s allowance.
-    s.write("reused.lock", "");
-    let birth = birth_time(&s.path("reused.lock"));
+    s.write("daemon.lock", "");
+    wait_for_clock_past_change(&s.path("daemon.lock"), 1.5);
+    let child = live_process();
+    std::fs::write(s.path("daemon.lock"), format!("{}\n", child.id())).expect("write pid");
+    let out = dotlock(&s).args(["-p", "-r", "0", "daemon.lock"]).run();
+    let content = s.read("daemon.lock");
+    end_process(child);
+    out.code(4);
+    assert!(
+        content.starts_with(|c: char| c.is_ascii_digit()),
+        "{content:?}"
+    );
+    assert_no_temps(&s, "daemon lock");
+}
 
-    // Meanwhile: a live process that started *before* its lock keeps it.
-    let older = live_process();
-    s.write("held.lock", format!("{}\n", older.id()));
-    dotlock(&s)
-        .args(["-p", "-r", "0", "held.lock"])
-        .run()
-        .code(4);
-    assert_eq!(s.read("held.lock"), format!("{}\n", older.id()));
-    end_process(older);
-
-    // A birth time cannot be set back, so where the file system records
-    // one, the only way to have the process start > 1 s after the lock is
-    // for that time to pass. This waits for the clock (the quantity the
-    // rule is about), not for another process.
-    if let Some(b) = birth {
-        let start_after = b + Duration::from_millis(1250);
-        if let Ok(left) = start_after.duration_since(SystemTime::now()) {
-            std::thread::sleep(left);
-        }
+#[test]
+fn a_pid_reused_after_it_was_written_does_not_keep_the_lock() {
+    // In a new pid namespace pids are handed out in order, so the test can
+    // write the pid the next process will get, let the clock pass the reuse
+    // margin, and start that process: a live process with the
+    // lock's pid that started after the pid was written.
+    let s = Scratch::new();
+    let script = r#"
+        echo 3 > reused.lock
+        # For the clock (the quantity the rule is about): past the margin.
+        sleep 2.5
+        sleep 1000 & holder=$!
+        [ "$holder" = 3 ] || { echo "pid $holder, not 3" >&2; exit 99; }
+        # Not from pid 1: dotlock -p refuses an orphan's lock.
+        (dotlock -p -r 0 reused.lock; echo "dotlock $?")
+        kill "$holder"
+        cat reused.lock
+    "#;
+    let mut unshare = vec!["unshare", "--fork", "--pid", "--mount-proc"];
+    if !is_root() {
+        unshare.push("--map-root-user");
     }
-    let newer = live_process();
-    std::fs::write(s.path("reused.lock"), format!("{}\n", newer.id())).expect("write pid");
-    // Where no birth time is recorded, the mtime stands for it.
-    s.age("reused.lock", 10);
-    let out = dotlock(&s).args(["-p", "-r", "0", "reused.lock"]).run();
-    end_process(newer);
+    s.link("dotlock", &lockkit_bin());
+    let out = TestCommand::script(&s, "exec \"$@\"")
+        .arg("sh")
+        .args(&unshare)
+        .args(["sh", "-c", script])
+        .run();
+    if out.code == 1 && out.stderr.contains("unshare") {
+        eprintln!("skipping: no pid namespace here: {}", out.stderr.trim());
+        return;
+    }
     out.success();
-    assert_eq!(s.read("reused.lock"), format!("{}\n", std::process::id()));
+    assert!(out.stdout.starts_with("dotlock 0\n"), "{out}");
+    assert_ne!(out.stdout, "dotlock 0\n3\n", "{out}");
     assert_no_temps(&s, "pid reuse");
 }
 

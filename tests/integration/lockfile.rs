@@ -14,7 +14,7 @@
 //! must be told apart from "retried on schedule", the run's sleeptime is an
 //! hour ([`NEVER`]): finishing at all within [`SAFETY`] proves the event.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -396,6 +396,118 @@ pub(crate) fn forcing_trials(
 }
 
 #[test]
+fn a_lock_taken_after_a_long_wait_is_born_fresh() {
+    // procmail makes its temp file per attempt, so its lock is as old as
+    // the attempt that took it. A waiter's lock must not carry the age of
+    // the wait: under `-l`, the next run would force it at once while its
+    // holder works. The test ages the waiting temp file instead of waiting.
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let mut w = spawn(&s, &["-r", "-1", "x.lock"]);
+    let pid = w.id();
+    assert!(wait_until_waiting(pid, &s), "the waiter ended early");
+    for t in temps(&s) {
+        s.age(&t, 100);
+    }
+    std::fs::remove_file(s.path("x.lock")).expect("release");
+    let st = wait_bounded(&mut w, SAFETY, "waiter after the lock was removed");
+    assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
+    lockfile(&s)
+        .args(["-l", "60", "-s", "0", "-r", "0", "x.lock"])
+        .run()
+        .code(73)
+        .stderr(&sorry("x.lock"));
+    assert_eq!(s.read("x.lock"), "0", "the waiter's lock, not forced");
+    assert_no_temps(&s, "after a fresh lock");
+}
+
+/// A process's resident set in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// How often a process has gone to sleep (`voluntary_ctxt_switches`).
+fn sleeps(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn memory_stays_flat_while_waiting() {
+    // Every touch of the held lock wakes the waiter for another attempt;
+    // attempts must not accumulate memory.
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let mut w = spawn(&s, &["-r", "-1", "x.lock"]);
+    let pid = w.id();
+    assert!(wait_until_waiting(pid, &s), "the waiter ended early");
+    let mut rss = Vec::new();
+    for round in 0..2000 {
+        let before = sleeps(pid);
+        s.age("x.lock", 0);
+        assert!(
+            watch_until(pid, SAFETY, "the waiter never looked again", || {
+                sleeps(pid) > before && in_poll(pid)
+            }),
+            "the waiter ended"
+        );
+        if round == 200 || round == 1999 {
+            rss.push(rss_kib(pid));
+        }
+    }
+    std::fs::remove_file(s.path("x.lock")).expect("release");
+    let st = wait_bounded(&mut w, SAFETY, "waiter");
+    assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
+    assert!(
+        rss[1] <= rss[0] + 128,
+        "RSS grew from {} to {} KiB",
+        rss[0],
+        rss[1]
+    );
+}
+
+#[test]
+fn memory_grows_at_most_linearly_with_the_files() {
+    let s = Scratch::new();
+    let names: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+    let mut run = lockfile(&s).args(&names);
+    let mut cmd = run.command().spawn().expect("spawn");
+    let pid = rustix::process::Pid::from_child(&cmd);
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let mut status = 0;
+    // SAFETY: waiting for our own child into valid out-parameters.
+    let rc = unsafe {
+        libc::wait4(
+            pid.as_raw_nonzero().get(),
+            &mut status,
+            0,
+            usage.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, pid.as_raw_nonzero().get(), "wait4");
+    // SAFETY: wait4 succeeded and filled it.
+    let peak_kib = unsafe { usage.assume_init() }.ru_maxrss;
+    let _ = cmd.try_wait();
+    assert_eq!(status, 0, "lockfile of 1000 files");
+    assert!(
+        peak_kib <= 8 * 1024,
+        "peak RSS {peak_kib} KiB for 1000 files"
+    );
+    for n in &names {
+        assert!(s.exists(n), "{n}");
+    }
+}
+
+#[test]
 fn concurrent_forcers_of_an_old_lock_have_one_winner() {
     let s = Scratch::new();
     let kit = s.link("lockfile", &lockkit_bin());
@@ -413,24 +525,36 @@ fn concurrent_forcers_of_an_old_lock_have_one_winner() {
 }
 
 #[test]
+fn a_flock_held_on_the_directory_does_not_let_every_forcer_win() {
+    // Anyone who can open a directory can flock it and never let go; that
+    // must neither hang the forcers nor make them force unserialised.
+    let s = Scratch::new();
+    let kit = s.link("lockfile", &lockkit_bin());
+    let _attacker = crate::dotlock::flock_held_by_another(&s, ".");
+    forcing_trials(&s, &kit, 5, 10, true);
+}
+
+#[test]
 fn forcers_that_all_judged_the_lock_stale_have_one_winner() {
     // The worst case, made certain instead of hoped for: every forcer has
     // judged the old lock stale before any of them removes it. lockkit's
     // forcers (and owners removing their locks) serialise on a flock(2) of
-    // the lock's directory, then judge again; the test holds that flock
+    // the lock file itself, then judge again; the test holds that flock
     // until all of them are blocked on it, i.e. are past their first
     // judgement. A check-then-unlink forcer (procmail's) would then remove
     // the first winner's fresh lock and let a second one win.
     let s = Scratch::new();
-    let dir_ino = std::fs::metadata(s.dir()).expect("stat scratch").ino();
     for trial in 0..5 {
         let _ = std::fs::remove_file(s.path("S"));
         s.write("S", "old lock\n");
+        std::fs::set_permissions(s.path("S"), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod S");
         s.age("S", 100);
+        let lock_ino = std::fs::metadata(s.path("S")).expect("stat S").ino();
         let mut gate = Command::new("python3");
         gate.arg("-c")
             .arg(
-                "import fcntl,os,sys\nfd=os.open('.',os.O_RDONLY)\n\
+                "import fcntl,os,sys\nfd=os.open('S',os.O_RDONLY)\n\
                  fcntl.flock(fd,fcntl.LOCK_EX)\nprint('ready',flush=True)\nsys.stdin.read()",
             )
             .current_dir(s.dir());
@@ -440,13 +564,13 @@ fn forcers_that_all_judged_the_lock_stale_have_one_winner() {
             .collect();
         for k in &mut kids {
             let pid = k.id();
-            if !watch_until(pid, SAFETY, "never blocked on the directory", || {
-                blocked_on(pid, dir_ino)
+            if !watch_until(pid, SAFETY, "never blocked on the lock file", || {
+                blocked_on(pid, lock_ino)
             }) {
                 drop(gate);
                 let st = wait_bounded(k, SAFETY, "forcer");
                 panic!(
-                    "trial {trial}: a forcer ended without waiting for the directory lock: \
+                    "trial {trial}: a forcer ended without waiting for the removers' lock: \
                      {st:?} {}",
                     stderr_of(k)
                 );

@@ -1,0 +1,345 @@
+//! The acquire loop every lock-file tool runs: link → judge → break a stale
+//! lock → wait for a reason to try again → …, until the lock is ours or the
+//! tool's schedule says to give up. The tools' ways (liblockfile's and
+//! procmail's) are parameters of [`Request`].
+//!
+//! Attempts happen at the reference tool's moments ([`Schedule`]) *and*
+//! whenever trying again could succeed: the lock name is removed, the
+//! holder's process exits, or the lock reaches its age limit. So the wait
+//! ends within milliseconds of the lock becoming free, and gives up exactly
+//! when the reference would.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use super::breaking::{Broke, break_stale};
+use super::judge::{Policy, judge};
+use super::link::{Link, Temp};
+use crate::lock::cleanup;
+use crate::lock::fs::FileId;
+use crate::lock::noted::Noted;
+use crate::lock::wait::{Event, Waiter};
+
+/// When to try again if nothing tells us sooner: the reference tool's sleeps
+/// between attempts. When it runs out, the reference would give up.
+pub trait Backoff {
+    /// The pause before the next scheduled attempt, or `None` when no
+    /// attempts are left.
+    fn next_pause(&mut self) -> Option<Duration>;
+}
+
+/// The give-up clock: a [`Backoff`] and the moment of the next scheduled
+/// attempt. One schedule may serve several locks (procmail's retries and
+/// sleeps are shared by every file of a run: a wake-up on one file does
+/// not move the moment the run gives up).
+pub struct Schedule<B> {
+    backoff: B,
+    due: Option<Instant>,
+}
+
+impl<B: Backoff> Schedule<B> {
+    pub fn new(backoff: B) -> Schedule<B> {
+        Schedule { backoff, due: None }
+    }
+
+    /// The backoff, for a tool whose later options change it.
+    pub fn backoff_mut(&mut self) -> &mut B {
+        &mut self.backoff
+    }
+
+    /// The next scheduled attempt, or `None` when the schedule has run out.
+    fn due(&mut self, events_reliable: bool) -> Option<Instant> {
+        match self.due {
+            Some(t) if t > Instant::now() => Some(t),
+            _ => {
+                self.due = next_due(&mut self.backoff, events_reliable);
+                self.due
+            }
+        }
+    }
+
+    /// Spend one attempt outside the schedule (procmail: a refused force);
+    /// false if none was left.
+    fn spend(&mut self) -> bool {
+        self.backoff.next_pause().is_some()
+    }
+}
+
+/// When the next scheduled attempt is due, or `None` when the schedule has
+/// run out.
+///
+/// A zero pause means the reference would try again at once — and, nothing
+/// having changed, fail the same way. Where events are reliable those
+/// attempts are skipped (any change wakes the waiter anyway): a finite run
+/// of them ends the schedule now, an endless one (`-r -1 -i 0`) leaves only
+/// the events, so nothing spins. Where events cannot be seen, a zero pause
+/// is stretched to [`MIN_PAUSE`].
+pub fn next_due(backoff: &mut dyn Backoff, events_reliable: bool) -> Option<Instant> {
+    // Beyond this many zero pauses in a row, the schedule is taken as endless.
+    const ENDLESS: u32 = 10_000_000;
+    let mut zeros = 0;
+    loop {
+        match backoff.next_pause()? {
+            pause if !pause.is_zero() => {
+                return Some(Instant::now().checked_add(pause).unwrap_or_else(far_future));
+            }
+            _ if !events_reliable => return Some(Instant::now() + MIN_PAUSE),
+            _ if zeros >= ENDLESS => return Some(far_future()),
+            _ => zeros += 1,
+        }
+    }
+}
+
+/// The shortest pause between scheduled attempts where no event can end a
+/// wait early.
+pub const MIN_PAUSE: Duration = Duration::from_millis(10);
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// What to do with a lock found stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// Break it and try again at once (liblockfile).
+    Break,
+    /// Force it, report it, then pause (procmail's `-l` and `-s`); a
+    /// refused force spends a retry.
+    Force { suspend: Duration },
+}
+
+/// How a link that did not take the lock is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkErrors {
+    /// By identity only (liblockfile): a name that cannot be examined seven
+    /// times in a row gives up.
+    Tolerate,
+    /// By link's errno (procmail): anything but EEXIST ends the attempt
+    /// with that error, except EXDEV, where an `O_EXCL` create stands in.
+    Fatal,
+}
+
+/// One lock to take, and the tool's ways of taking it.
+pub struct Request<'a> {
+    pub lock: &'a Path,
+    pub policy: Policy,
+    pub stale: Stale,
+    pub link_errors: LinkErrors,
+    /// Give up (with [`Failure::ParentDied`]) when this process exits.
+    pub parent: Option<i32>,
+    /// Signals that end the wait (checked after each failed attempt).
+    pub interrupt: Option<&'a Noted>,
+    /// From the link on, a fatal signal removes the lock (if it is ours).
+    pub guard_lock: bool,
+}
+
+/// Hears what a tool may have to report while it waits.
+pub trait Report {
+    /// A stale lock was forced (`Ok`) or the unlink was refused.
+    fn forced(&mut self, _lock: &Path, _result: Result<(), Errno>) {}
+}
+
+/// Nothing to report.
+pub struct Quiet;
+impl Report for Quiet {}
+
+/// Why [`acquire`] did not take the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The schedule ran out with the lock still held (or never examinable).
+    GaveUp,
+    /// A stale lock could not be removed.
+    CannotBreak(Errno),
+    /// Our own temp file vanished.
+    TempLost(Errno),
+    /// The watched parent process exited.
+    ParentDied,
+    /// A noted signal arrived.
+    Interrupted,
+    /// The link failed for another reason than a held lock
+    /// ([`LinkErrors::Fatal`]).
+    Link(Errno),
+}
+
+/// A lock file this process made.
+#[derive(Debug)]
+pub struct Held {
+    path: PathBuf,
+    id: FileId,
+    /// Removes it on a fatal signal (if still ours), where asked.
+    guard: Option<cleanup::Guard>,
+}
+
+impl Held {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    /// Keep it registered for removal on a fatal signal, or not.
+    pub fn forget_guard(&mut self) {
+        self.guard = None;
+    }
+}
+
+/// Take the lock of `req` by linking `temp` to it (see the module comment).
+/// A stale lock is broken (see [`break_stale`]) and the next attempt follows
+/// at once, even after the last scheduled one.
+pub fn acquire<B: Backoff>(
+    req: &Request<'_>,
+    temp: &mut Temp,
+    schedule: &mut Schedule<B>,
+    report: &mut dyn Report,
+) -> Result<Held, Failure> {
+    let lock = req.lock;
+    // Registered before the link: the handler removes the name only if it
+    // is our temp file's inode, i.e. only once the link has landed.
+    let guard = req.guard_lock.then(|| cleanup::Guard::new(lock, temp.id()));
+    let mut waiter = Waiter::new(lock);
+    if let Some(fd) = req.interrupt.and_then(Noted::wake_fd_owned) {
+        waiter.watch_fd(fd);
+    }
+    let mut watching_parent = false;
+    // Consecutive attempts where the lock name could not be examined.
+    let mut unexaminable = 0;
+    loop {
+        let link = temp.link_to(lock).map_err(Failure::TempLost)?;
+        if link == Link::Acquired {
+            return Ok(Held {
+                path: lock.to_owned(),
+                id: temp.id(),
+                guard,
+            });
+        }
+        if req.interrupt.is_some_and(|n| !n.take().is_empty()) {
+            return Err(Failure::Interrupted);
+        }
+        let mut examine = true;
+        match (req.link_errors, link) {
+            (LinkErrors::Fatal, _) => match link.errno().unwrap_or(Errno::EXIST) {
+                Errno::EXIST => {}
+                Errno::XDEV => match exclusive_create(lock) {
+                    // No hard links across this boundary: an O_EXCL create
+                    // stands in, as procmail falls back to (an empty lock).
+                    Ok(id) => {
+                        let guard = req.guard_lock.then(|| cleanup::Guard::new(lock, id));
+                        return Ok(Held {
+                            path: lock.to_owned(),
+                            id,
+                            guard,
+                        });
+                    }
+                    Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Failure::Link(e)),
+                },
+                e => return Err(Failure::Link(e)),
+            },
+            (LinkErrors::Tolerate, Link::NoLock(..)) => {
+                unexaminable += 1;
+                if unexaminable >= 7 {
+                    return Err(Failure::GaveUp);
+                }
+                examine = false;
+            }
+            (LinkErrors::Tolerate, _) => unexaminable = 0,
+        }
+        let mut expiry = None;
+        if examine {
+            let j = judge(lock, req.policy, temp.fs_now());
+            if j.id.is_none() {
+                continue; // freed since the link failed: try again at once
+            }
+            if j.stale {
+                match (req.stale, break_stale(lock, &j, req.policy, temp.fs_now())) {
+                    (_, Ok(Broke::Refused)) => {}
+                    (Stale::Break, Ok(_)) => continue,
+                    (Stale::Break, Err(e)) => return Err(Failure::CannotBreak(e)),
+                    (Stale::Force { suspend }, result) => {
+                        let result = result.map(drop);
+                        report.forced(lock, result);
+                        // procmail loops on a refused force forever; here
+                        // it spends a retry like any failed attempt.
+                        if result.is_err() && !schedule.spend() {
+                            return Err(Failure::GaveUp);
+                        }
+                        match req.interrupt {
+                            Some(n) => n.sleep(suspend),
+                            None => std::thread::sleep(suspend),
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                if !waiter.watch_holder(j.holder) {
+                    continue; // it exited since we judged it: look again
+                }
+                expiry = j.expires.map(|t| temp.local_instant(t));
+            }
+        }
+        let Some(due) = schedule.due(waiter.events_reliable()) else {
+            return Err(Failure::GaveUp);
+        };
+        if let (Some(pid), false) = (req.parent, watching_parent) {
+            watching_parent = true;
+            if !waiter.watch_parent(pid) {
+                return Err(Failure::ParentDied);
+            }
+        }
+        let until = expiry.map_or(due, |e| e.min(due));
+        if waiter.wait(until) == Event::ParentDied {
+            return Err(Failure::ParentDied);
+        }
+    }
+}
+
+/// `open(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0444)`: the fallback lock.
+fn exclusive_create(lock: &Path) -> Result<FileId, Errno> {
+    let fd = rustix::fs::open(
+        lock,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_bits_truncate(0o444),
+    )?;
+    Ok(FileId::of(&rustix::fs::fstat(&fd)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pauses(Vec<u64>);
+    impl Backoff for Pauses {
+        fn next_pause(&mut self) -> Option<Duration> {
+            (!self.0.is_empty()).then(|| Duration::from_millis(self.0.remove(0)))
+        }
+    }
+
+    #[test]
+    fn zero_pauses_are_skipped_where_events_wake_us() {
+        let before = Instant::now();
+        let due = next_due(&mut Pauses(vec![0, 0, 50]), true).expect("due");
+        assert!(due >= before + Duration::from_millis(50));
+        assert_eq!(next_due(&mut Pauses(vec![0, 0]), true), None);
+    }
+
+    #[test]
+    fn zero_pauses_are_stretched_where_events_are_blind() {
+        let before = Instant::now();
+        let due = next_due(&mut Pauses(vec![0]), false).expect("due");
+        assert!(due >= before + MIN_PAUSE);
+    }
+
+    #[test]
+    fn a_schedule_keeps_its_moment_until_it_passes() {
+        let mut s = Schedule::new(Pauses(vec![60_000, 60_000]));
+        let first = s.due(true).expect("due");
+        assert_eq!(s.due(true), Some(first));
+        assert!(s.spend());
+        assert!(!s.spend());
+    }
+}
