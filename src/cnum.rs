@@ -152,9 +152,8 @@ pub fn parse_size(s: &[u8]) -> Result<u64, NumError> {
         .position(|&c| c == letter.to_ascii_uppercase())
         .ok_or(NumError::Invalid)?;
     let unit = base.pow(power as u32 + 1); // at most 1024^8 = 2^80: fits u128
-    // whole (< 2^64) × unit (≤ 2^80) can exceed u128 (found by fuzzing:
-    // `0400000000000000000042Z` panicked in a debug build and wrapped in a
-    // release one); anything that large is out of range anyway.
+    // whole (< 2^64) × unit (≤ 2^80) can exceed u128; anything that large
+    // is out of range anyway.
     let whole_part = u128::from(whole).checked_mul(unit).ok_or(NumError::Range)?;
     // floor(unit × 0.d1d2…dn), exactly and without overflow, from the last
     // digit back: floor((unit×d + y) / 10) = floor((unit×d + floor(y)) / 10)
@@ -500,7 +499,7 @@ mod tests {
         assert_eq!(parse_size(b"1Y"), Err(Range));
         assert_eq!(parse_size(b"0Y"), Ok(0));
         assert_eq!(parse_size(b"18446744073709551616"), Err(Range));
-        // Found by fuzzing: these overflowed u128 on the way.
+        // Products past u128 on the way.
         assert_eq!(parse_size(b"0400000000000000000042Z"), Err(Range));
         assert_eq!(parse_size(b"0xffffffffffffffffY"), Err(Range));
         assert_eq!(parse_size(b"0x400000000000000Z"), Err(Range)); // 2^128 wrapped to 0

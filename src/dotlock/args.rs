@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::Prog;
 use crate::cnum::atoi;
+use crate::lock::user;
 use crate::error::{Error, Result};
 use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
 
@@ -175,24 +176,7 @@ fn mailbox_lock() -> Option<PathBuf> {
 
 /// The name of the effective user, from the passwd database.
 fn user_name() -> Option<Vec<u8>> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain data; getpwuid_r fills it with pointers into
-    // `buf`, which outlives their use here.
-    unsafe {
-        let mut pw: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::geteuid(),
-            &mut pw,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
-            return None;
-        }
-        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec())
-    }
+    user::by_uid(user::effective_uid()).map(|a| a.name)
 }
 
 /// Parse the arguments after `argv[0]`.

@@ -289,6 +289,14 @@ pub fn installed() -> Vec<libc::c_int> {
         .collect()
 }
 
+/// Ignore `sig` from now on (and in the commands we start).
+pub fn ignore(sig: libc::c_int) {
+    INSTALLED.fetch_and(!(1 << sig), Ordering::SeqCst);
+    // SAFETY: SIG_IGN is a valid disposition for the catchable signals
+    // callers pass.
+    unsafe { libc::signal(sig, libc::SIG_IGN) };
+}
+
 /// Put the default action back (before exec, or once nothing needs cleaning).
 pub fn default_fatal_signals() {
     let ours = INSTALLED.swap(0, Ordering::SeqCst);

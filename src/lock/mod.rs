@@ -14,7 +14,8 @@
 //!   judging, breaking, the acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
-//! * [`noted`]: signals a waiter or supervisor notes and handles itself.
+//! * [`noted`]: signals a waiter or supervisor notes and handles itself;
+//! * [`user`]: passwd look-ups.
 
 pub mod child;
 pub mod cleanup;
@@ -24,4 +25,5 @@ pub mod file;
 pub mod fs;
 pub mod noted;
 pub mod timer;
+pub mod user;
 pub mod wait;

@@ -25,6 +25,7 @@ use crate::lock::dotfile::{
 };
 use crate::lock::fs::FileId;
 use crate::lock::noted::Noted;
+use crate::lock::user;
 use crate::stdio::Stdio;
 
 pub mod args;
@@ -84,8 +85,7 @@ enum Stop {
 /// it names the real uid (as is, or cut at `@` and lower-cased), else the
 /// real uid's passwd entry.
 fn mailbox_lock() -> Option<PathBuf> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = user::real_uid();
     let by_logname = std::env::var_os("LOGNAME").and_then(|l| {
         let name = l.into_vec();
         let cut: Vec<u8> = name
@@ -95,9 +95,9 @@ fn mailbox_lock() -> Option<PathBuf> {
             .to_ascii_lowercase();
         [name, cut]
             .into_iter()
-            .find_map(|n| passwd_name(Lookup::Name(&n)).filter(|(u, _)| *u == uid))
+            .find_map(|n| user::by_name(&n).filter(|a| a.uid == uid))
     });
-    let (_, login) = by_logname.or_else(|| passwd_name(Lookup::Uid(uid)))?;
+    let login = by_logname.or_else(|| user::by_uid(uid))?.name;
     Some(mailbox_path(&login))
 }
 
@@ -107,44 +107,6 @@ fn mailbox_path(login: &[u8]) -> PathBuf {
     p.extend_from_slice(login);
     p.extend_from_slice(b".lock");
     PathBuf::from(OsString::from_vec(p))
-}
-
-enum Lookup<'a> {
-    Name(&'a [u8]),
-    Uid(libc::uid_t),
-}
-
-/// A passwd entry's uid and login name.
-fn passwd_name(how: Lookup<'_>) -> Option<(libc::uid_t, Vec<u8>)> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain data; the getpw*_r calls fill it with pointers
-    // into `buf`, which outlives their use.
-    unsafe {
-        let mut pw: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = match how {
-            Lookup::Name(n) => {
-                let c = std::ffi::CString::new(n).ok()?;
-                libc::getpwnam_r(
-                    c.as_ptr(),
-                    &mut pw,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                )
-            }
-            Lookup::Uid(u) => {
-                libc::getpwuid_r(u, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result)
-            }
-        };
-        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
-            return None;
-        }
-        Some((
-            pw.pw_uid,
-            std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
-        ))
-    }
 }
 
 /// procmail's temp name (the security tests plant links at the names a
@@ -370,10 +332,8 @@ fn rescan(run: &mut Run<'_>, args: &[OsString]) {
 }
 
 fn version_text() -> String {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let mailbox = passwd_name(Lookup::Uid(uid))
-        .map(|(_, login)| mailbox_path(&login))
+    let mailbox = user::by_uid(user::real_uid())
+        .map(|a| mailbox_path(&a.name))
         .map(|p| format!("\nYour system mailbox's lockfile:\t{}\n", p.display()))
         .unwrap_or_default();
     format!(
@@ -490,8 +450,7 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
     // fatal signals keep the cleanup handler. SIGPIPE is ignored, as procmail
     // does.
     let signals = Noted::install(GIVE_UP_SIGNALS);
-    // SAFETY: setting a disposition.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    cleanup::ignore(libc::SIGPIPE);
     let _ = prog; // procmail names itself "lockfile" whatever it is called
     let mut run = Run {
         io,
