@@ -1,4 +1,4 @@
-//! The load stress suite (issue 7, "Under load"): many processes take the
+//! The load stress suite: many processes take the
 //! lock over and over and, holding it, add one to a shared counter
 //! non-atomically (`read n < count; echo $((n + 1)) >| count`). Any lapse
 //! of mutual exclusion shows as a lost update (the final count short), and
@@ -566,7 +566,7 @@ const DOTLOCKFILE_STEP: &str = "while :; do dotlockfile -r 0 c.lock ./crit; rc=$
 
 #[test]
 fn mix_with_dotlockfile_is_measured() {
-    // The four tools the issue names on one name. liblockfile's dotlockfile
+    // All four lock-file tools on one name. liblockfile's dotlockfile
     // is not safe under churn, whatever its options: every failed attempt
     // lstat()s the lock, then judges it with stat(), and a stat() that
     // fails (the holder has just removed it) makes it "stale", so it is
