@@ -157,7 +157,7 @@ extern "C" fn print_skips() {
     let Ok(skips) = SKIPS.try_lock() else {
         return;
     };
-    let mut msg = format!("\nskipped: {} (test: reason):\n", skips.len());
+    let mut msg = format!("\n{} skipped (test: reason):\n", skips.len());
     for line in skips.iter() {
         msg.push_str("    ");
         msg.push_str(line);
@@ -173,7 +173,7 @@ extern "C" fn print_skips() {
 pub fn skip(reason: &str) {
     if under_ci() {
         panic!(
-            "skipped: {}: {reason} (CI=true makes a skip a failure)",
+            "{}: would skip ({reason}), and CI=true makes a skip a failure",
             current_test()
         );
     }
