@@ -490,8 +490,8 @@ fn flock_fcntl() {
 // per-user limit of inotify instances (fs.inotify.max_user_instances, 128
 // by default) is used up by other test suites running at the same time;
 // lockkit then falls back on the reference schedule, as designed. With an
-// hour-long schedule a run hung that way once (see the report); with one
-// second it is only slower.
+// hour-long schedule such a run would wait for an hour; with one second it
+// is only slower.
 
 /// lockkit's dotlock: command mode, and lock (`-p`: the worker shell's pid,
 /// alive, so every waiter checks it) then `dotlock -u`.
