@@ -17,8 +17,9 @@
 //! user's symlink in a sticky world-writable directory that its owner does
 //! not own is refused (EACCES) or, when judging a lock, seen as the kernel
 //! leaves it (like a dangling link: stale). So lockkit behaves everywhere as
-//! the reference tools do where the sysctl is 1 (Debian's default); these
-//! tests do not depend on the sysctl (it is 0 in some containers).
+//! the reference tools do where the sysctl is 1 (Debian's default); what
+//! is asserted of lockkit does not depend on the sysctl (it is 0 in some
+//! containers).
 //!
 //! The same plants are run against the reference tools in a fresh arena,
 //! and what they do is asserted too (and printed with `--nocapture`, for
@@ -26,8 +27,10 @@
 //! it does depends on `fs.protected_symlinks`: where it is 0 (as on the
 //! development and CI machines) the outcome observed there is asserted,
 //! victim damage included — the contrast docs/compat.md describes; where
-//! it is 1 the kernel refuses to follow, and only what the kernel
-//! guarantees is asserted: the victim is intact.
+//! it is 1 the kernel refuses to follow, and what the kernel guarantees is
+//! asserted: the victim is intact (and util-linux's flock fails as
+//! lockkit's does). Plants that are not followed (hard links, names taken
+//! by symlinks at the temp-file names) are asserted whatever the sysctl.
 //!
 //! Everything here needs root (to plant as uid 65534 and to be the victim's
 //! owner); without root the tests skip ([`root_or_skip`]).
