@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use crate::Prog;
 use crate::cnum::atoi;
-use crate::lock::user;
 use crate::error::{Error, Result};
 use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
+use crate::lock::user;
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
 pub mod codes {

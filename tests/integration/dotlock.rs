@@ -21,9 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::util::{
-    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, is_root,
-    lockkit_bin, pidfd, race, reference, send_signal, signal_name, stderr_of, timeout_until,
-    wait_bounded, watch_until,
+    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, lockkit_bin,
+    pidfd, race, reference, send_signal, signal_name, skip, stderr_of, timeout_until,
+    unshare_or_skip, wait_bounded, watch_until,
 };
 
 /// How long a test waits for something that should take milliseconds.
@@ -134,11 +134,7 @@ fn a_waiter_without_inotify_looks_again_soon() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "strace is needed under CI=true"
-        );
-        eprintln!("skipping: strace is not installed");
+        skip("strace is not installed");
         return;
     }
     let s = Scratch::new();
@@ -785,20 +781,16 @@ fn a_pid_reused_after_it_was_written_does_not_keep_the_lock() {
         kill "$holder"
         cat reused.lock
     "#;
-    let mut unshare = vec!["unshare", "--fork", "--pid", "--mount-proc"];
-    if !is_root() {
-        unshare.push("--map-root-user");
-    }
-    s.link("dotlock", &lockkit_bin());
-    let out = TestCommand::script(&s, "exec \"$@\"")
-        .arg("sh")
-        .args(&unshare)
-        .args(["sh", "-c", script])
-        .run();
-    if out.code == 1 && out.stderr.contains("unshare") {
-        eprintln!("skipping: no pid namespace here: {}", out.stderr.trim());
+    let unshare = ["--fork", "--pid", "--mount-proc"];
+    if !unshare_or_skip(&unshare, "pid namespace") {
         return;
     }
+    s.link("dotlock", &lockkit_bin());
+    let out = TestCommand::script(&s, "exec unshare \"$@\"")
+        .arg("sh")
+        .args(unshare)
+        .args(["sh", "-c", script])
+        .run();
     out.success();
     assert!(out.stdout.starts_with("dotlock 0\n"), "{out}");
     assert_ne!(out.stdout, "dotlock 0\n3\n", "{out}");

@@ -28,7 +28,7 @@ use std::os::unix::fs::symlink;
 
 use crate::util::{
     Diff, Impl, Output, QUIET_JOBS, Scratch, TestCommand, WAIT_SLEEPING_FN, cases_script, dead_pid,
-    is_root, reference, run_in_scratch, run_tool_script,
+    reference, root_or_skip, run_in_scratch, run_tool_script, skip, unshare_or_skip,
 };
 
 /// Shell function for scripts: `holds_pid FILE PID` succeeds if FILE holds
@@ -47,8 +47,8 @@ fn batch(prep: &str, cases: &[&[&str]]) -> Diff {
     Diff::dotlock_script(&cases_script("dotlock", prep, "", cases))
 }
 
-/// The reference is needed for every comparison; `reference` says why a
-/// test is skipped (or fails under CI=true) when it is missing.
+/// The reference is needed for every comparison; `reference` skips the
+/// test (a failure under CI=true) when it is missing.
 fn have_reference() -> bool {
     reference("dotlock").is_some()
 }
@@ -488,8 +488,7 @@ fn missing_and_unwritable_directories() {
         s.write("file", "");
     })
     .check();
-    if !is_root() {
-        eprintln!("skipping the uid 65534 cases: they need root");
+    if !root_or_skip("for the uid 65534 cases") {
         return;
     }
     // Row 16: nobody, directory not writable.
@@ -638,33 +637,38 @@ fn mailbox_mode() {
     // -m after the lock file is the command's, not an option.
     Diff::dotlock(["x.lock", "-m"]).env("MAIL", "mbox").check();
     // MAIL unset: /var/mail/<user>.lock. Run in a private mount namespace
-    // with a tmpfs over /var/mail, so nothing touches the real one (both
-    // sides print the same line where that is not possible).
-    Diff::dotlock_script(
-        "if [ \"$(id -u)\" = 0 ] && unshare -m true 2>/dev/null; then
-             unshare -m sh -c '
+    // with a tmpfs over /var/mail, so nothing touches the real one.
+    if unshare_or_skip(&["-m"], "private mount namespace") {
+        Diff::dotlock_script(
+            "unshare -m sh -c '
                  mount -t tmpfs tmpfs /var/mail || exit
                  dotlock -m -r 0; echo \"lock $?\"
                  ls /var/mail; od -c /var/mail/root.lock
                  dotlock -m -r 0; echo \"again $?\"
                  dotlock -m -u; echo \"unlock $?\"; ls /var/mail
-                 dotlock -m sh -c \"ls /var/mail\"; echo \"command $?\"; ls /var/mail'
-         else
-             echo 'no private mount namespace: skipped'
-         fi",
-    )
-    .env_remove("MAIL")
-    .check();
+                 dotlock -m sh -c \"ls /var/mail\"; echo \"command $?\"; ls /var/mail'",
+        )
+        .env_remove("MAIL")
+        .check();
+    }
     // A user without a passwd entry (MAIL unset): a message, silenced by -q.
+    if !root_or_skip("to run as a user without a passwd entry") {
+        return;
+    }
+    let known = std::process::Command::new("getent")
+        .args(["passwd", "54321"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if known {
+        skip("uid 54321 has a passwd entry here");
+        return;
+    }
     Diff::dotlock_script(
-        "if [ \"$(id -u)\" = 0 ] && ! getent passwd 54321 >/dev/null; then
-             for q in '' -q; do
-                 setpriv --reuid=54321 --regid=54321 --clear-groups dotlock $q -m -r 0
-                 echo \"exit $?\"
-             done
-         else
-             echo 'cannot run as an unknown user: skipped'
-         fi",
+        "for q in '' -q; do
+             setpriv --reuid=54321 --regid=54321 --clear-groups dotlock $q -m -r 0
+             echo \"exit $?\"
+         done",
     )
     .env_remove("MAIL")
     .check();
@@ -750,16 +754,15 @@ fn command_mode() {
     .check();
     // Row 25: with the calling shell as pid 1 (a new pid namespace), -p is
     // refused (7) in plain mode, but command mode writes its own pid.
+    if !unshare_or_skip(&["-pf"], "pid namespace") {
+        return;
+    }
     Diff::dotlock_script(
-        "if unshare -pf true 2>/dev/null; then
-             unshare -pf sh -c '
-                 dotlock -p -r 0 a.lock; echo \"-p: $?\"
-                 dotlock -r 0 b.lock; echo \"no -p: $?\"
-                 dotlock -p c.lock sh -c \"[ \\\"\\$(cat c.lock)\\\" = \\\"\\$PPID\\\" ] && echo own pid\"
-                 echo \"command -p: $?\"'
-         else
-             echo 'no pid namespace: skipped'
-         fi",
+        "unshare -pf sh -c '
+             dotlock -p -r 0 a.lock; echo \"-p: $?\"
+             dotlock -r 0 b.lock; echo \"no -p: $?\"
+             dotlock -p c.lock sh -c \"[ \\\"\\$(cat c.lock)\\\" = \\\"\\$PPID\\\" ] && echo own pid\"
+             echo \"command -p: $?\"'",
     )
     .check();
 }
@@ -963,9 +966,9 @@ fn concurrent_lockers() {
 // beforehand): 2.
 #[test]
 fn temp_file_names() {
-    Diff::dotlock_script(&format!(
-        "{QUIET_JOBS}{WAIT_SLEEPING_FN}
-         if unshare -u true; then
+    if unshare_or_skip(&["-u"], "UTS namespace") {
+        Diff::dotlock_script(&format!(
+            "{QUIET_JOBS}{WAIT_SLEEPING_FN}
              echo 0 > x.lock
              for h in daveryveryverylonghostname.example.com short.example.com; do
                  unshare -u sh -c \"hostname $h && exec dotlock -r 2 x.lock\" 2>&3 & d=$!
@@ -976,25 +979,21 @@ fn temp_file_names() {
                      echo \"$h: ${{#f}} characters, after the pid and the clock digit: ${{rest#?}}\"
                  done
                  kill $d; wait $d; echo \"exit $?\"
-             done
-         else
-             echo 'no UTS namespace: skipped'
-         fi"
-    ))
-    .check();
-    Diff::dotlock_script(
-        "if unshare -pf true 2>/dev/null; then
-             h=$(uname -n); h=${h%%.*}
+             done"
+        ))
+        .check();
+    }
+    if unshare_or_skip(&["-pf"], "pid namespace") {
+        Diff::dotlock_script(
+            "h=$(uname -n); h=${h%%.*}
              for x in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do
                  : > \"$(printf '.lk00001%s%s' \"$x\" \"$h\" | cut -c1-31)\"
              done
              unshare -pf dotlock -r 0 x.lock; echo \"exit $?\"
-             ls -A | grep -c '^\\.lk'
-         else
-             echo 'no pid namespace: skipped'
-         fi",
-    )
-    .check();
+             ls -A | grep -c '^\\.lk'",
+        )
+        .check();
+    }
 }
 
 // Row 51: `-r 2147483647` overflows upstream's attempt count to zero, so

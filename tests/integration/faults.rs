@@ -1,4 +1,4 @@
-//! Under faults (issue 7): what the tools leave behind, and whether mutual
+//! Under faults: what the tools leave behind, and whether mutual
 //! exclusion holds, when things go wrong around them.
 //!
 //! * SIGKILL at random points (waiting, creating, holding): `flock` locks
@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     Diff, Impl, QUIET_JOBS, Scratch, TestCommand, WAIT_SLEEPING_FN, code_of, ended, in_poll,
-    is_root, lockkit_bin, reference, stderr_of, target, wait_bounded, watch_until,
+    lockkit_bin, reference, root_or_skip, skip, stderr_of, target, unshare_or_skip, wait_bounded,
+    watch_until,
 };
 
 /// Safety net for anything that should take milliseconds. Never a timing
@@ -393,7 +394,7 @@ fn sigkill_dotlock_holders_and_waiters() {
     // lock names a dead process, which waiters notice (pidfd) and break. A
     // waiter or creator killed keeps its temp file (no handler runs for
     // SIGKILL): counted as leaked, and it must not hinder later runs (a
-    // later process with the same pid and clock digit used to fail with 2,
+    // later process with the same pid and clock digit must not fail with 2,
     // L_TMPLOCK, as liblockfile does).
     let start = Instant::now();
     let s = Scratch::new();
@@ -485,7 +486,7 @@ fn a_dead_processs_temp_file_does_not_hinder_a_later_run() {
     // pid fail with 2 (L_TMPLOCK) one time in 16 — pids wrap quickly (32768
     // here). lockkit tries the other clock digits first. Made certain in a
     // pid namespace, where dotlock is pid 1: 15 of the 16 names are taken.
-    if !root_or_skip("a pid namespace") {
+    if !unshare_or_skip(&["-pf"], "pid namespace") {
         return;
     }
     let start = Instant::now();
@@ -874,22 +875,10 @@ fn lockfile_waiting_signal_storms() {
 
 // File system faults ------------------------------------------------------------------
 
-/// Are we root? If not, say that the test is skipped (needing `what`) —
-/// except under `CI=true`, which runs as root: there it is a failure.
-fn root_or_skip(what: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some_and(|v| v == "true") {
-        panic!("CI=true runs the tests as root, but this one is not (needs {what})");
-    }
-    eprintln!("skipping: needs root for {what}");
-    false
-}
-
-/// Can a private mount namespace with a tmpfs be had here (root only)?
+/// Can a private mount namespace with a tmpfs be had here? Only root can
+/// ([`root_or_skip`]); a root the kernel refuses is a [`skip`].
 fn can_mount() -> bool {
-    if !root_or_skip("a private mount namespace") {
+    if !root_or_skip("for a private mount namespace") {
         return false;
     }
     let ok = Command::new("unshare")
@@ -898,7 +887,7 @@ fn can_mount() -> bool {
         .status()
         .is_ok_and(|st| st.success());
     if !ok {
-        eprintln!("skipping: cannot mount a tmpfs in a private mount namespace");
+        skip("cannot mount a tmpfs in a private mount namespace");
     }
     ok
 }

@@ -4,7 +4,7 @@
 
 use std::os::unix::process::CommandExt;
 
-use crate::util::{Diff, Holder, Scratch, TestCommand, wait_until_blocked};
+use crate::util::{Diff, Holder, Scratch, TestCommand, skip, wait_until_blocked};
 
 fn flock(s: &Scratch) -> TestCommand {
     TestCommand::lockkit(s, "flock")
@@ -200,7 +200,7 @@ fn fcntl_opens_for_writing_when_exclusive() {
         .run()
         .success()
         .stdout("ok\n");
-    if crate::util::is_root() {
+    if crate::util::root_or_skip("to open a read-only file as uid 65534") {
         s.write("ro", "");
         s.chmod("ro", 0o644);
         let nobody = |imp| TestCommand::nobody(&s, imp, "flock");
@@ -312,7 +312,9 @@ fn block_sigalrm() -> std::io::Result<()> {
 
 #[test]
 fn inherited_blocked_sigalrm_does_not_defeat_the_timeout() {
-    // rpm #1479: util-linux waits forever here; lockkit times out.
+    // flock started with SIGALRM blocked (as rpm started its scriptlets):
+    // util-linux's -w relies on SIGALRM and so waits forever; lockkit
+    // unblocks it while it waits, and times out.
     let s = Scratch::new();
     let _h = Holder::flock(s.dir(), "f", false);
     // SAFETY: block_sigalrm only calls async-signal-safe functions.
@@ -325,7 +327,7 @@ fn inherited_blocked_sigalrm_does_not_defeat_the_timeout() {
 
 #[test]
 fn the_command_inherits_the_callers_signal_mask() {
-    // The fix above is local to the wait: the command still starts with
+    // The unblocking is local to the wait: the command still starts with
     // SIGALRM blocked, as it would under util-linux (bit 14 = 0x2000).
     let s = Scratch::new();
     // SAFETY: block_sigalrm only calls async-signal-safe functions.
@@ -450,10 +452,10 @@ fn version_and_help() {
 }
 
 /// A German locale (decimal comma) compiled into the target directory, or
-/// None (with the reason printed) where the locale sources are missing.
+/// None (a [`skip`]) where the locale sources are missing.
 fn comma_locale() -> Option<std::path::PathBuf> {
     static LOCALE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    LOCALE
+    let locale = LOCALE
         .get_or_init(|| {
             let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("locales");
             let _ = std::fs::create_dir_all(&dir);
@@ -464,14 +466,13 @@ fn comma_locale() -> Option<std::path::PathBuf> {
                 .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success() || dir.join("de-comma/LC_NUMERIC").exists());
-            if ok {
-                Some(dir)
-            } else {
-                eprintln!("skipping: localedef cannot build de_DE (Debian package `locales`)");
-                None
-            }
+            ok.then_some(dir)
         })
-        .clone()
+        .clone();
+    if locale.is_none() {
+        skip("localedef cannot build de_DE (Debian package `locales`)");
+    }
+    locale
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! purpose (version string, help text, the extra `--fcntl`/`--start`/
 //! `--length`/`--fd` options), lockkit's side is asserted directly instead.
 
-use crate::util::{Diff, Impl, Output, Scratch, TestCommand, cases_script, is_root, reference};
+use crate::util::{
+    Diff, Impl, Output, Scratch, TestCommand, cases_script, reference, root_or_skip, skip,
+};
 
 /// Prints the lock-type words (`FLOCK ADVISORY READ`) of every lock the
 /// command's shell holds through an inherited descriptor.
@@ -35,8 +37,8 @@ fn batch<'a>(cases: impl IntoIterator<Item = &'a [&'a str]>) -> Diff {
     Diff::flock_script(&cases_script("flock", "", "", cases))
 }
 
-/// The reference flock is needed for every test; `reference` prints why a
-/// test is skipped (or fails under CI=true) when it is missing.
+/// The reference flock is needed for every test; `reference` skips the
+/// test (a failure under CI=true) when it is missing.
 fn have_reference() -> bool {
     reference("flock").is_some()
 }
@@ -838,9 +840,10 @@ fn permissions_as_nobody() {
     }
 }
 
-/// Whether a tmpfs can be mounted here (needs root and CAP_SYS_ADMIN).
+/// Whether a tmpfs can be mounted here: only root can ([`root_or_skip`]),
+/// and a root without CAP_SYS_ADMIN is a [`skip`].
 fn can_mount_tmpfs() -> bool {
-    if !is_root() {
+    if !root_or_skip("to mount a tmpfs") {
         return false;
     }
     let s = Scratch::new();
@@ -857,6 +860,8 @@ fn can_mount_tmpfs() -> bool {
             .status()
             .is_ok_and(|st| st.success());
         assert!(unmounted, "could not unmount {}", mnt.display());
+    } else {
+        skip("cannot mount a tmpfs (no CAP_SYS_ADMIN)");
     }
     mounted
 }
@@ -865,7 +870,6 @@ fn can_mount_tmpfs() -> bool {
 #[test]
 fn read_only_and_full_filesystems() {
     if !can_mount_tmpfs() {
-        eprintln!("skipping: cannot mount a tmpfs (needs root with CAP_SYS_ADMIN)");
         return;
     }
     Diff::flock_script(

@@ -339,8 +339,7 @@ fn dir_must_exist() {
 
 #[test]
 fn a_directory_it_may_not_write_fails_every_name() {
-    if !crate::util::is_root() {
-        eprintln!("skipping: needs root to run as another user");
+    if !crate::util::root_or_skip("to run as another user") {
         return;
     }
     let s = Scratch::new();

@@ -1,4 +1,4 @@
-//! Every argument parser against arbitrary argv (issue 7): no input may
+//! Every argument parser against arbitrary argv: no input may
 //! panic. A panic is a bug: in the binary it is "panicked at …" and exit
 //! 101 (main.rs catches the unwind at the C `main`).
 //!
@@ -38,8 +38,8 @@ use crate::util::{Scratch, TestCommand};
 // Generators ---------------------------------------------------------------
 
 /// `cases` (times `PARSERS_FUZZ_SCALE`), with no failure files written next
-/// to the sources: a failure prints its minimal argv, which becomes a
-/// regression case below.
+/// to the sources: a failure prints its minimal argv, which then belongs in
+/// [`hard_cases_through_every_parser`].
 fn config(cases: u32) -> ProptestConfig {
     let scale = std::env::var("PARSERS_FUZZ_SCALE")
         .ok()
@@ -271,14 +271,16 @@ proptest! {
     }
 }
 
-/// Cases found by fuzzing or worth keeping: each once through every parser.
+/// Inputs at the edges of the grammars and of the number ranges: each once
+/// through every parser.
 #[test]
-fn regressions() {
+fn hard_cases_through_every_parser() {
     let cases: &[&[&str]] = &[
-        // cargo-fuzz (cnum): whole × unit overflowed u128 in parse_size.
+        // A whole number times its unit past u128: out of range, never a
+        // wrapped or panicking multiplication.
         &["--start", "0400000000000000000042Z", "f", "true"],
         &["--length", "0xffffffffffffffffY", "f", "true"],
-        // A long fraction overflowed u128 in parse_size.
+        // A long fraction times its unit past u128, likewise.
         &["--length", "1.999999999999999999999999999999Y", "f", "true"],
         &[],
         &[""],
@@ -304,7 +306,8 @@ fn regressions() {
             check_numbers(bytes.as_bytes());
         }
     }
-    // 2^128: wrapped to 0 in a release build.
+    // 2^128 and more: out of range (wrapping arithmetic, as in a release
+    // build, would make it offset 0).
     for size in [
         "0400000000000000000042Z",
         "0xffffffffffffffffY",

@@ -1,4 +1,4 @@
-//! Security (issue 7): links planted by an unprivileged user in a sticky
+//! Security: links planted by an unprivileged user in a sticky
 //! world-writable directory (like /tmp or /var/lock).
 //!
 //! Each case builds an [`Arena`]: a scratch directory with `pub/` (mode
@@ -17,14 +17,23 @@
 //! user's symlink in a sticky world-writable directory that its owner does
 //! not own is refused (EACCES) or, when judging a lock, seen as the kernel
 //! leaves it (like a dangling link: stale). So lockkit behaves everywhere as
-//! the reference tools do where the sysctl is 1 (Debian's default); these
-//! tests do not depend on the sysctl (it is 0 in some containers).
+//! the reference tools do where the sysctl is 1 (Debian's default); what
+//! is asserted of lockkit does not depend on the sysctl (it is 0 in some
+//! containers).
 //!
-//! The same plants are run against the reference tools in a fresh arena;
-//! what they do is printed (`--nocapture`), not asserted, for the docs.
+//! The same plants are run against the reference tools in a fresh arena,
+//! and what they do is asserted too (and printed with `--nocapture`, for
+//! docs/reliability.md). Where a reference follows a planted symlink, what
+//! it does depends on `fs.protected_symlinks`: where it is 0 (as on the
+//! development and CI machines) the outcome observed there is asserted,
+//! victim damage included — the contrast docs/compat.md describes; where
+//! it is 1 the kernel refuses to follow, and what the kernel guarantees is
+//! asserted: the victim is intact (and util-linux's flock fails as
+//! lockkit's does). Plants that are not followed (hard links, names taken
+//! by symlinks at the temp-file names) are asserted whatever the sysctl.
 //!
 //! Everything here needs root (to plant as uid 65534 and to be the victim's
-//! owner); without root the tests say so and pass.
+//! owner); without root the tests skip ([`root_or_skip`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -34,8 +43,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::{
-    AS_NOBODY, Holder, Impl, Output, Scratch, TestCommand, code_of, dead_pid, is_root, reference,
-    target, wait_bounded,
+    AS_NOBODY, Holder, Impl, Output, Scratch, TestCommand, code_of, dead_pid, reference,
+    root_or_skip, target, unshare_or_skip, wait_bounded,
 };
 
 const VICTIM_DATA: &[u8] = b"victim data: must never change\n";
@@ -44,6 +53,17 @@ const VICTIM_DATA: &[u8] = b"victim data: must never change\n";
 const OLD: i64 = 3600;
 /// Ten seconds: fresh for every age rule.
 const FRESH: i64 = 10;
+
+/// Why every test here needs root.
+const PLANTING: &str = "to plant links as uid 65534 against root's files";
+
+/// Does the kernel let root follow another user's symlink in a sticky
+/// world-writable directory (`fs.protected_symlinks` = 0)?
+fn kernel_follows_planted_symlinks() -> bool {
+    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .expect("read /proc/sys/fs/protected_symlinks");
+    sysctl.trim() == "0"
+}
 
 /// What must not change about the victim.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +101,33 @@ enum At {
     Other,
 }
 
+/// What became of the victim in a run, from [`Arena::changes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// Nothing happened to it.
+    Intact,
+    /// Opened or read, nothing else.
+    Read,
+    /// Its modification time changed, nothing else (a touch through a link).
+    Touched,
+    /// Itself intact, but `victim/new` was created beside it.
+    NewBeside,
+    /// Anything else.
+    Other,
+}
+
+impl Victim {
+    fn judge(changes: &str) -> Victim {
+        match changes {
+            "" => Victim::Intact,
+            "mtime changed" => Victim::Touched,
+            r#"created in victim/: ["new"]"# => Victim::NewBeside,
+            c if c.starts_with("opened/read") && !c.contains(';') => Victim::Read,
+            _ => Victim::Other,
+        }
+    }
+}
+
 /// A sticky world-writable `pub/`, a root-owned `victim/secret`, and an
 /// inotify watch that sees the victim being opened.
 struct Arena {
@@ -90,10 +137,9 @@ struct Arena {
 }
 
 impl Arena {
-    /// `None` (saying why) unless root.
+    /// `None` (a skip) unless root.
     fn new(victim_age: i64) -> Option<Arena> {
-        if !is_root() {
-            eprintln!("skipping: needs root to plant links as uid 65534");
+        if !root_or_skip(PLANTING) {
             return None;
         }
         let s = Scratch::new();
@@ -255,7 +301,8 @@ impl Arena {
 }
 
 /// One run of lockkit against a plant: the exit code it must give and what
-/// must be at `name` afterwards.
+/// must be at `name` afterwards; and what the reference does with the same
+/// plant.
 struct Case<'a> {
     plant: &'a dyn Fn(&Arena),
     victim_age: i64,
@@ -266,6 +313,34 @@ struct Case<'a> {
     after: Expect,
     /// The victim's link count afterwards.
     nlink: u64,
+    /// The reference's run, or `None` where it has no such run (util-linux
+    /// 2.38.1 has no `--fcntl`).
+    reference: Option<Ref>,
+}
+
+/// What the reference tool does with a plant where the kernel follows
+/// planted symlinks (`fs.protected_symlinks` = 0): its exit code, what
+/// becomes of the victim, and what is at the lock name afterwards.
+#[derive(Debug, Clone, Copy)]
+struct Ref {
+    code: i32,
+    victim: Victim,
+    after: Expect,
+}
+
+impl<'a> Case<'a> {
+    /// The reference, run with the same plant, exits with `code`, leaves
+    /// the victim `victim` and the lock name `after`.
+    fn reference(self, code: i32, victim: Victim, after: Expect) -> Case<'a> {
+        Case {
+            reference: Some(Ref {
+                code,
+                victim,
+                after,
+            }),
+            ..self
+        }
+    }
 }
 
 /// What must be at the lock name after the run.
@@ -279,8 +354,25 @@ enum Expect {
     RootLock,
 }
 
-/// Run `case` against lockkit (asserted) and, in a fresh arena, against
-/// the reference (reported): returns the report line.
+/// What is at `name` in `a` after a run must be `after` (`planted`: what
+/// was there before the run).
+#[track_caller]
+fn assert_after(a: &Arena, name: &str, planted: &At, after: Expect, what: &str) {
+    let now = a.at(name);
+    match after {
+        Expect::Planted => assert_eq!(&now, planted, "{what}: the planted link changed"),
+        Expect::Gone => assert_eq!(now, At::Missing, "{what}: left {now:?}"),
+        Expect::RootLock => match now {
+            At::File(0, ino) => {
+                assert_ne!(ino, a.before.ino, "{what}: the lock is the victim")
+            }
+            other => panic!("{what}: expected root's new lock, found {other:?}"),
+        },
+    }
+}
+
+/// Run `case` against lockkit and, in a fresh arena, against the reference
+/// (both asserted): returns the report line.
 #[track_caller]
 fn check(case: &Case<'_>) -> String {
     let Some(a) = Arena::new(case.victim_age) else {
@@ -294,27 +386,33 @@ fn check(case: &Case<'_>) -> String {
     let out = a.run(Impl::Lockkit, case.tool, case.args);
     assert_eq!(out.code, case.code, "{what}: exit code\n{out}");
     a.assert_intact(&what, case.nlink);
-    let now = a.at(case.name);
-    match case.after {
-        Expect::Planted => assert_eq!(now, planted, "{what}: the planted link changed"),
-        Expect::Gone => assert_eq!(now, At::Missing, "{what}: left {now:?}"),
-        Expect::RootLock => match now {
-            At::File(0, ino) => {
-                assert_ne!(ino, a.before.ino, "{what}: the lock is the victim")
-            }
-            other => panic!("{what}: expected root's new lock, found {other:?}"),
-        },
-    }
+    assert_after(&a, case.name, &planted, case.after, &what);
     let mut line = format!(
         "{what} [victim nlink {nlink_planted} with the plant]: lockkit exit {}",
         out.code
     );
-    if reference(case.tool).is_some() {
+    let want = case.reference.filter(|_| reference(case.tool).is_some());
+    if let Some(want) = want {
         let r = Arena::new(case.victim_age).expect("root");
         (case.plant)(&r);
+        let planted = r.at(case.name);
         r.touched();
         let out = r.run(Impl::Reference, case.tool, case.args);
         let changes = r.changes(case.nlink);
+        let victim = Victim::judge(&changes);
+        let what = format!("reference {} {}", case.tool, case.args.join(" "));
+        if matches!(planted, At::Symlink(..)) && !kernel_follows_planted_symlinks() {
+            // The kernel refuses to follow the link (EACCES): the victim is
+            // safe, whatever the tool makes of the refusal.
+            assert_eq!(victim, Victim::Intact, "{what}: {changes}\n{out}");
+        } else {
+            assert_eq!(
+                (out.code, victim),
+                (want.code, want.victim),
+                "{what}: exit code and victim ({changes})\n{out}"
+            );
+            assert_after(&r, case.name, &planted, want.after, &what);
+        }
         line.push_str(&format!(
             "; reference exit {}{}, victim: {}, lock name: {:?}",
             out.code,
@@ -348,11 +446,13 @@ fn symlink_to_victim(a: &Arena) {
 // A symlink at the lock name pointing at root's file. dotlock judges a
 // foreign symlink as the kernel leaves it (stale), so it removes the link
 // and takes the lock; `-t` and flock refuse (EACCES); `-u` removes the
-// link; lockfile judges the link itself (lstat), as procmail does.
+// link; lockfile judges the link itself (lstat), as procmail does. Where
+// the kernel follows the link, dotlockfile reads the victim and judges the
+// lock by it (a fresh victim: held), `-t` touches the victim, and
+// util-linux opens it; procmail never follows.
 #[test]
 fn symlink_at_the_lock_name_to_a_victim_file() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
     let dead = dead_pid().to_string();
@@ -366,7 +466,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-r", "0", "pub/x.lock"],
             0,
             Expect::RootLock,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::RootLock),
         case(
             &symlink_to_victim,
             FRESH,
@@ -374,7 +475,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-r", "0", "pub/x.lock"],
             0,
             Expect::RootLock,
-        ),
+        )
+        .reference(4, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             FRESH,
@@ -382,7 +484,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-p", "-r", "0", "pub/x.lock"],
             0,
             Expect::RootLock,
-        ),
+        )
+        .reference(4, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             FRESH,
@@ -390,7 +493,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-r", "0", "pub/x.lock", "true"],
             0,
             Expect::Gone,
-        ),
+        )
+        .reference(4, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             FRESH,
@@ -398,7 +502,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-p", "-r", "0", "pub/x.lock", "true"],
             0,
             Expect::Gone,
-        ),
+        )
+        .reference(4, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             FRESH,
@@ -406,7 +511,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-c", "pub/x.lock"],
             1,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             FRESH,
@@ -414,7 +520,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-c", "-p", "pub/x.lock"],
             1,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             OLD,
@@ -422,7 +529,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-t", "pub/x.lock"],
             1,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::Touched, Expect::Planted),
         case(
             &symlink_to_victim,
             OLD,
@@ -430,7 +538,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-u", "pub/x.lock"],
             0,
             Expect::Gone,
-        ),
+        )
+        .reference(0, Victim::Intact, Expect::Gone),
         case(
             &symlink_to_victim,
             OLD,
@@ -438,7 +547,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-r", "0", "pub/x.lock"],
             0,
             Expect::RootLock,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::RootLock),
         // procmail judges the link's own mtime: fresh link → held …
         case(
             &symlink_to_victim,
@@ -447,7 +557,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-r0", "pub/x.lock"],
             73,
             Expect::Planted,
-        ),
+        )
+        .reference(73, Victim::Intact, Expect::Planted),
         case(
             &symlink_to_victim,
             OLD,
@@ -455,9 +566,11 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-l", "10", "-s0", "-r0", "pub/x.lock"],
             73,
             Expect::Planted,
-        ),
+        )
+        .reference(73, Victim::Intact, Expect::Planted),
         // flock refuses the foreign link (as the kernel does where
-        // protected_symlinks is 1): util-linux's message, exit 66.
+        // protected_symlinks is 1): util-linux's message, exit 66. (Where
+        // the kernel follows it, util-linux opens and locks the victim.)
         case(
             &symlink_to_victim,
             OLD,
@@ -465,7 +578,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["pub/x.lock", "true"],
             66,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::Planted),
         case(
             &symlink_to_victim,
             OLD,
@@ -473,7 +587,9 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
             &["-n", "-s", "pub/x.lock", "-c", "true"],
             66,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::Read, Expect::Planted),
+        // (util-linux 2.38.1 has no --fcntl: lockkit's only.)
         case(
             &symlink_to_victim,
             OLD,
@@ -494,7 +610,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
         &["-l", "10", "-s0", "-r0", "pub/x.lock"],
         0,
         Expect::RootLock,
-    );
+    )
+    .reference(0, Victim::Intact, Expect::RootLock);
     // A symlink to the attacker's own file naming a dead pid: stale, and
     // only the link is removed (the attacker's file too is left alone).
     let own_file = move |a: &Arena| {
@@ -507,7 +624,8 @@ fn symlink_at_the_lock_name_to_a_victim_file() {
         &["-p", "-r", "0", "pub/x.lock"],
         0,
         Expect::RootLock,
-    );
+    )
+    .reference(0, Victim::Intact, Expect::RootLock);
     let mut lines: Vec<String> = cases.iter().map(check).collect();
     lines.push(check(&forced));
     lines.push(check(&dead_pid_case));
@@ -538,15 +656,16 @@ fn case<'a>(
         name: "pub/x.lock",
         after,
         nlink: 1,
+        reference: None,
     }
 }
 
 // A dangling symlink at the lock name into the victim directory: following
 // it with O_CREAT would create victim/new as root. Nothing may appear there.
+// (Where the kernel follows the link, util-linux creates victim/new.)
 #[test]
 fn symlink_at_the_lock_name_into_a_victim_directory() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
     let dangling = |a: &Arena| a.plant(r#"ln -s "$D/new" pub/x.lock"#);
@@ -558,7 +677,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-r", "0", "pub/x.lock"],
             0,
             Expect::RootLock,
-        ),
+        )
+        .reference(0, Victim::Intact, Expect::RootLock),
         case(
             &dangling,
             OLD,
@@ -566,7 +686,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-r", "0", "pub/x.lock", "true"],
             0,
             Expect::Gone,
-        ),
+        )
+        .reference(0, Victim::Intact, Expect::Gone),
         case(
             &dangling,
             OLD,
@@ -574,7 +695,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-t", "pub/x.lock"],
             1,
             Expect::Planted,
-        ),
+        )
+        .reference(1, Victim::Intact, Expect::Planted),
         case(
             &dangling,
             OLD,
@@ -582,7 +704,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-c", "pub/x.lock"],
             1,
             Expect::Planted,
-        ),
+        )
+        .reference(1, Victim::Intact, Expect::Planted),
         case(
             &dangling,
             OLD,
@@ -590,7 +713,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-r0", "pub/x.lock"],
             73,
             Expect::Planted,
-        ),
+        )
+        .reference(73, Victim::Intact, Expect::Planted),
         case(
             &dangling,
             OLD,
@@ -598,7 +722,8 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["pub/x.lock", "true"],
             66,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::NewBeside, Expect::Planted),
         case(
             &dangling,
             OLD,
@@ -606,7 +731,9 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
             &["-x", "-w", "1", "pub/x.lock", "true"],
             66,
             Expect::Planted,
-        ),
+        )
+        .reference(0, Victim::NewBeside, Expect::Planted),
+        // (util-linux 2.38.1 has no --fcntl: lockkit's only.)
         case(
             &dangling,
             OLD,
@@ -627,8 +754,7 @@ fn symlink_at_the_lock_name_into_a_victim_directory() {
 // written. (`dotlock -t` through a hard link: see the next test.)
 #[test]
 fn hard_link_at_the_lock_name_to_a_victim_file() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
     let how = std::sync::Mutex::new("");
@@ -643,25 +769,46 @@ fn hard_link_at_the_lock_name_to_a_victim_file() {
         nlink: 2,
         ..case(&hard, age, tool, args, code, Expect::Planted)
     };
+    // The references do the same to the name; dotlockfile reads the lock's
+    // content, here the victim's (no symlink: whatever the sysctl).
     let cases = [
-        broken(OLD, "dotlock", &["-r", "0", "pub/x.lock"][..], 0),
-        kept(FRESH, "dotlock", &["-r", "0", "pub/x.lock"][..], 4),
+        broken(OLD, "dotlock", &["-r", "0", "pub/x.lock"][..], 0).reference(
+            0,
+            Victim::Read,
+            Expect::RootLock,
+        ),
+        kept(FRESH, "dotlock", &["-r", "0", "pub/x.lock"][..], 4).reference(
+            4,
+            Victim::Read,
+            Expect::Planted,
+        ),
         Case {
             after: Expect::Gone,
             ..broken(OLD, "dotlock", &["-r", "0", "pub/x.lock", "true"][..], 0)
-        },
+        }
+        .reference(0, Victim::Read, Expect::Gone),
         Case {
             after: Expect::Gone,
             ..broken(OLD, "dotlock", &["-u", "pub/x.lock"][..], 0)
-        },
-        kept(FRESH, "dotlock", &["-c", "pub/x.lock"][..], 0),
-        kept(OLD, "lockfile", &["-r0", "pub/x.lock"][..], 73),
+        }
+        .reference(0, Victim::Intact, Expect::Gone),
+        kept(FRESH, "dotlock", &["-c", "pub/x.lock"][..], 0).reference(
+            0,
+            Victim::Read,
+            Expect::Planted,
+        ),
+        kept(OLD, "lockfile", &["-r0", "pub/x.lock"][..], 73).reference(
+            73,
+            Victim::Intact,
+            Expect::Planted,
+        ),
         broken(
             OLD,
             "lockfile",
             &["-l", "10", "-s0", "-r0", "pub/x.lock"][..],
             0,
-        ),
+        )
+        .reference(0, Victim::Intact, Expect::RootLock),
     ];
     let mut lines: Vec<String> = cases.iter().map(check).collect();
     // flock opens and locks the file at the name, the victim's inode, as
@@ -817,8 +964,7 @@ fn plant_links(names: &[String], target: &str) -> String {
 // victim is intact and nothing is created beside it.
 #[test]
 fn symlinks_at_the_temp_file_names() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
     let mut lines = Vec::new();
@@ -849,16 +995,16 @@ fn symlinks_at_the_temp_file_names() {
                     .iter()
                     .all(|n| matches!(a.at(&format!("pub/{n}")), At::Symlink(_, 65534)));
                 let lock = a.at("pub/x.lock");
-                if imp == Impl::Lockkit {
-                    let what = format!(
-                        "lockkit {tool} {} with temp names -> {target}",
-                        args.join(" ")
-                    );
-                    assert_eq!(out.code, code, "{what}\n{out}");
-                    assert!(changes.is_empty(), "{what}: {changes}");
-                    assert!(links_kept, "{what}: a planted link was touched");
-                    assert_eq!(lock, At::Missing, "{what}: a lock was made");
-                }
+                // The same for the reference, whatever the sysctl: an
+                // exclusive create never follows a symlink.
+                let what = format!(
+                    "{imp:?} {tool} {} with temp names -> {target}",
+                    args.join(" ")
+                );
+                assert_eq!(out.code, code, "{what}\n{out}");
+                assert!(changes.is_empty(), "{what}: {changes}");
+                assert!(links_kept, "{what}: a planted link was touched");
+                assert_eq!(lock, At::Missing, "{what}: a lock was made");
                 codes.push(format!(
                     "{imp:?} exit {} {}victim {}, plants {}",
                     out.code,
@@ -917,8 +1063,7 @@ fn symlinks_at_the_temp_file_names() {
 // attacker controls is the attacker's to redirect; see the report.
 #[test]
 fn symlinked_parent_directory() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
     let mut lines = Vec::new();
@@ -1042,13 +1187,7 @@ fn mailbox_lock_in_a_sticky_spool() {
     let Some(a) = Arena::new(OLD) else {
         return;
     };
-    let ok = Command::new("unshare")
-        .args(["-m", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: no mount namespace");
+    if !unshare_or_skip(&["-m"], "private mount namespace for /var/mail") {
         return;
     }
     let nobody = AS_NOBODY.join(" ");
@@ -1084,25 +1223,26 @@ fn mailbox_lock_in_a_sticky_spool() {
 // flock and util-linux differentially on a symlink planted by uid 65534:
 // util-linux follows it with O_CREAT (creating the target of a dangling
 // one) unless the kernel's protected_symlinks refuses (EACCES); lockkit
-// always refuses. Where the sysctl is 1 both give the same result; the
-// outcome of each is printed. A symlink of the caller's own (or in a
-// directory that is not sticky and world-writable) is followed by both.
+// always refuses. Where the sysctl is 1 both give the same result; where
+// it is 0 util-linux opens the victim, or creates the dangling link's
+// target. A symlink of the caller's own (or in a directory that is not
+// sticky and world-writable) is followed by both.
 #[test]
 fn flock_and_util_linux_on_planted_symlinks() {
-    if !is_root() {
-        eprintln!("skipping: needs root");
+    if !root_or_skip(PLANTING) {
         return;
     }
-    let sysctl = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "?".into());
-    let mut lines = vec![format!("fs.protected_symlinks = {sysctl}")];
-    let mut results = Vec::new();
-    for (what, plant) in [
-        ("-> victim/secret", r#"ln -s "$V" pub/x.lock"#),
-        ("-> victim/new (dangling)", r#"ln -s "$D/new" pub/x.lock"#),
+    let follows = kernel_follows_planted_symlinks();
+    let mut lines = vec![format!("the kernel follows planted symlinks: {follows}")];
+    // What util-linux does to the victim where the kernel follows the link.
+    for (what, plant, followed) in [
+        ("-> victim/secret", r#"ln -s "$V" pub/x.lock"#, Victim::Read),
+        (
+            "-> victim/new (dangling)",
+            r#"ln -s "$D/new" pub/x.lock"#,
+            Victim::NewBeside,
+        ),
     ] {
-        let mut got = Vec::new();
         for imp in [Impl::Lockkit, Impl::Reference] {
             if imp == Impl::Reference && reference("flock").is_none() {
                 continue;
@@ -1112,15 +1252,29 @@ fn flock_and_util_linux_on_planted_symlinks() {
             a.touched();
             let out = a.run(imp, "flock", &["pub/x.lock", "true"]);
             let changes = a.changes(1);
-            if imp == Impl::Lockkit {
+            // Where the kernel refuses, util-linux fails as lockkit does.
+            if imp == Impl::Lockkit || !follows {
                 assert_eq!(
-                    out.stderr,
-                    "flock: cannot open lock file pub/x.lock: Permission denied\n"
+                    (out.code, out.stderr.as_str()),
+                    (
+                        66,
+                        "flock: cannot open lock file pub/x.lock: Permission denied\n"
+                    ),
+                    "{imp:?} flock {what}"
                 );
-                assert_eq!(out.code, 66);
-                assert!(changes.is_empty(), "lockkit flock {what}: {changes}");
+                assert!(changes.is_empty(), "{imp:?} flock {what}: {changes}");
+            } else {
+                assert_eq!(
+                    (out.code, out.stderr.as_str()),
+                    (0, ""),
+                    "util-linux {what}"
+                );
+                assert_eq!(
+                    Victim::judge(&changes),
+                    followed,
+                    "util-linux flock {what}: {changes}"
+                );
             }
-            got.push((out.code, out.stderr.clone()));
             lines.push(format!(
                 "{imp:?} flock pub/x.lock true, x.lock {what}: exit {}{}, victim: {}",
                 out.code,
@@ -1135,17 +1289,6 @@ fn flock_and_util_linux_on_planted_symlinks() {
                     &changes
                 }
             ));
-        }
-        results.push(got);
-    }
-    if sysctl == "1" {
-        for got in &results {
-            if let [lk, rf] = &got[..] {
-                assert_eq!(
-                    lk, rf,
-                    "with protected_symlinks=1, lockkit (left) and util-linux"
-                );
-            }
         }
     }
     // The caller's own symlinks are followed, as util-linux does: to an

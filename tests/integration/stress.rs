@@ -1,4 +1,4 @@
-//! The load stress suite (issue 7, "Under load"): many processes take the
+//! The load stress suite: many processes take the
 //! lock over and over and, holding it, add one to a shared counter
 //! non-atomically (`read n < count; echo $((n + 1)) >| count`). Any lapse
 //! of mutual exclusion shows as a lost update (the final count short), and
@@ -490,8 +490,8 @@ fn flock_fcntl() {
 // per-user limit of inotify instances (fs.inotify.max_user_instances, 128
 // by default) is used up by other test suites running at the same time;
 // lockkit then falls back on the reference schedule, as designed. With an
-// hour-long schedule a run hung that way once (see the report); with one
-// second it is only slower.
+// hour-long schedule such a run would wait for an hour; with one second it
+// is only slower.
 
 /// lockkit's dotlock: command mode, and lock (`-p`: the worker shell's pid,
 /// alive, so every waiter checks it) then `dotlock -u`.
@@ -566,7 +566,7 @@ const DOTLOCKFILE_STEP: &str = "while :; do dotlockfile -r 0 c.lock ./crit; rc=$
 
 #[test]
 fn mix_with_dotlockfile_is_measured() {
-    // The four tools the issue names on one name. liblockfile's dotlockfile
+    // All four lock-file tools on one name. liblockfile's dotlockfile
     // is not safe under churn, whatever its options: every failed attempt
     // lstat()s the lock, then judges it with stat(), and a stat() that
     // fails (the holder has just removed it) makes it "stale", so it is

@@ -15,7 +15,9 @@
 //! * watching and waiting for background processes without sleeping to
 //!   synchronise ([`wait_bounded`], [`watch_until`], [`in_poll`],
 //!   [`ended`], …), and the race and counter set-ups the dot-lock tools'
-//!   tests share ([`race`], [`counter`]).
+//!   tests share ([`race`], [`counter`]);
+//! * skipping a test that cannot run here, visibly and counted ([`skip`],
+//!   [`root_or_skip`]).
 
 #![allow(dead_code)]
 
@@ -45,8 +47,8 @@ pub fn lockkit_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lockkit"))
 }
 
-/// The reference binary for a tool, if installed. Under `CI=true` a missing
-/// one fails the test; elsewhere the caller skips and says why.
+/// The reference binary for a tool, if installed. A missing one is a
+/// [`skip`] (a failure under `CI=true`); the caller returns on `None`.
 ///
 /// Debian installs dotlockfile setgid mail, which changes some of its
 /// behaviour; lockkit installs without setgid, so the comparison runs a
@@ -59,10 +61,7 @@ pub fn reference(tool: &str) -> Option<PathBuf> {
         other => panic!("no reference tool for {other}"),
     };
     if !Path::new(path).exists() {
-        if std::env::var_os("CI").is_some_and(|v| v == "true") {
-            panic!("reference tool {path} is missing, and CI=true makes that a failure");
-        }
-        eprintln!("skipping: reference tool {path} is not installed");
+        skip(&format!("reference tool {path} is not installed"));
         return None;
     }
     if tool == "flock" {
@@ -96,6 +95,124 @@ pub fn target(imp: Impl, tool: &str) -> PathBuf {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+// Skips --------------------------------------------------------------------
+//
+// A test (or a part of one) that cannot run here calls [`skip`] or
+// [`root_or_skip`] and returns. There are two kinds of skip:
+//
+// * Something is missing: a reference tool, strace, a locale, a namespace
+//   or a mount the kernel refuses to root. Under `CI=true` that is a
+//   failure ([`skip`] panics): CI installs and allows all of it, so a skip
+//   there would be a test that silently never ran.
+// * The test needs root and the suite runs as another user
+//   ([`root_or_skip`]). The suite must pass both as root and as an
+//   unprivileged user, so this skip is shown and counted but never fails,
+//   even under `CI=true`. CI runs as root, where nothing skips this way.
+//
+// Each skip prints `skipped: <test>: <reason>` once, straight to the
+// process's stderr: libtest captures only `eprintln!`, so the line shows in
+// every run, passing or not. When the test binary exits, the number of skips
+// and the list follow libtest's summary (an `atexit` handler: libtest has
+// no hook of its own, and a last test would run before others end).
+// `.ci/run` counts the `skipped:` lines again at the very end of its output.
+
+/// The skips so far, one line each (`<test>: <reason>`), without repeats.
+static SKIPS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Is this a CI run (`CI=true`), where a missing tool is a failure?
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
+/// The running test's name (libtest names each test's thread after it).
+fn current_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("(a helper thread)")
+        .to_owned()
+}
+
+/// Print and count a skip of the running test, once per test and reason.
+fn record_skip(reason: &str) {
+    let line = format!("{}: {reason}", current_test());
+    let mut skips = SKIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if skips.contains(&line) {
+        return;
+    }
+    if skips.is_empty() {
+        // SAFETY: atexit only stores the pointer of a function that takes
+        // nothing and unwinds nowhere.
+        unsafe { libc::atexit(print_skips) };
+    }
+    let _ = std::io::stderr().write_all(format!("skipped: {line}\n").as_bytes());
+    skips.push(line);
+}
+
+/// At exit: how many skips, and which.
+extern "C" fn print_skips() {
+    // A test thread could still hold the lock when a failed run exits: then
+    // the per-skip lines above must do.
+    let Ok(skips) = SKIPS.try_lock() else {
+        return;
+    };
+    let mut msg = format!("\n{} skipped (test: reason):\n", skips.len());
+    for line in skips.iter() {
+        msg.push_str("    ");
+        msg.push_str(line);
+        msg.push('\n');
+    }
+    let _ = std::io::stderr().write_all(msg.as_bytes());
+}
+
+/// Skip the running test (or the part of it that follows): something it
+/// needs is missing here. Prints and counts the skip; under `CI=true` it
+/// fails the test instead. The caller returns (or leaves the part out).
+#[track_caller]
+pub fn skip(reason: &str) {
+    if under_ci() {
+        panic!(
+            "{}: would skip ({reason}), and CI=true makes a skip a failure",
+            current_test()
+        );
+    }
+    record_skip(reason);
+}
+
+/// Are we root? If not, print and count a skip of the running test (or of
+/// the part that needs root, `what`) — never a failure, even under
+/// `CI=true`: the suite must pass as an unprivileged user too.
+pub fn root_or_skip(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    record_skip(&format!("needs root {what}"));
+    false
+}
+
+/// Can namespaces be made here with `unshare FLAGS` (e.g. `-m`, `-pf`,
+/// `-u`; `what` names them)? Only root can ([`root_or_skip`]); a root that
+/// the kernel still refuses (a container without CAP_SYS_ADMIN) is a
+/// [`skip`].
+#[track_caller]
+pub fn unshare_or_skip(flags: &[&str], what: &str) -> bool {
+    if !root_or_skip(&format!("for {what}")) {
+        return false;
+    }
+    let ok = Command::new("unshare")
+        .args(flags)
+        .arg("true")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip(&format!(
+            "`unshare {}` is refused: no {what}",
+            flags.join(" ")
+        ));
+    }
+    ok
 }
 
 /// A scratch directory, removed when dropped.
@@ -741,7 +858,8 @@ impl Diff {
         self
     }
 
-    /// Run as uid 65534 (the case is skipped unless the tests run as root).
+    /// Run as uid 65534 (the case is skipped, [`root_or_skip`], unless the
+    /// tests run as root).
     #[allow(clippy::wrong_self_convention)] // a builder step, read as "run as nobody"
     pub fn as_nobody(mut self) -> Self {
         self.nobody = true;
@@ -798,8 +916,7 @@ impl Diff {
     /// Run on both sides and require the same observable behaviour.
     #[track_caller]
     pub fn check(self) {
-        if self.nobody && !is_root() {
-            eprintln!("skipping: needs root to run as uid 65534");
+        if self.nobody && !root_or_skip("to run as uid 65534") {
             return;
         }
         if reference(self.tool).is_none() {
