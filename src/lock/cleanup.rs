@@ -307,3 +307,36 @@ pub fn default_fatal_signals() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks() -> usize {
+        let mut n = 0;
+        let mut c = HEAD.load(Ordering::SeqCst);
+        // SAFETY: chunks are leaked and never freed.
+        while let Some(chunk) = unsafe { c.as_ref() } {
+            n += 1;
+            c = chunk.next.load(Ordering::SeqCst);
+        }
+        n
+    }
+
+    #[test]
+    fn slots_are_reused_so_memory_follows_what_is_registered_at_once() {
+        let id = FileId { dev: 1, ino: 2 };
+        let many: Vec<Guard> = (0..3 * CHUNK)
+            .map(|i| Guard::new(Path::new(&format!("/nonexistent/{i}")), id))
+            .collect();
+        let peak = chunks();
+        assert!(peak >= 3);
+        drop(many);
+        for round in 0..1000 {
+            let a = Guard::new(Path::new("/nonexistent/a"), id);
+            let b = Guard::new(Path::new(&format!("/nonexistent/b{round}")), id);
+            drop((a, b));
+        }
+        assert_eq!(chunks(), peak, "no chunk added for short-lived guards");
+    }
+}

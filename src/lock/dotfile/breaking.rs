@@ -236,3 +236,95 @@ fn flock_patiently(fd: OwnedFd) -> Serial {
         Err(_) => Serial::Busy,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::dotfile::judge::AgeLimit;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Put a new file at `path` while the old one still exists (so it gets
+    /// another inode number).
+    fn replace(path: &Path, text: &str) {
+        let new = path.with_extension("new");
+        std::fs::write(&new, text).expect("write");
+        std::fs::rename(&new, path).expect("rename");
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lockkit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("mkdir");
+        dir
+    }
+
+    #[test]
+    fn lock_files_are_serialised_on_themselves_and_the_rest_on_the_directory() {
+        let dir = scratch("serial");
+        let f = dir.join("f");
+        std::fs::write(&f, "0\n").expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let st = |p: &Path| rustix::fs::lstat(p).expect("lstat");
+        assert!(on_itself(&st(&f)));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(!on_itself(&st(&f)), "not readable by every remover");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        std::fs::hard_link(&f, dir.join("g")).expect("link");
+        assert!(!on_itself(&st(&f)), "a second link is never opened");
+        std::os::unix::fs::symlink("f", dir.join("s")).expect("symlink");
+        assert!(!on_itself(&st(&dir.join("s"))));
+        assert!(!on_itself(&st(&dir)));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_stale_lock_is_removed_once_and_a_new_one_never() {
+        let dir = scratch("break");
+        let lock = dir.join("l");
+        std::fs::write(&lock, "0\n").expect("write");
+        let policy = Policy {
+            use_pid: false,
+            age: Some(AgeLimit::After(Duration::from_secs(300))),
+            follow_symlinks: true,
+        };
+        let later = FsTime::local_now().plus(Duration::from_secs(600));
+        let judged = judge(&lock, policy, later);
+        assert!(judged.stale);
+        // Someone else broke it and a new lock took its place: the judged
+        // file is gone, and the new one is not touched.
+        replace(&lock, "new\n");
+        assert_eq!(break_stale(&lock, &judged, policy, later), Ok(Broke::Gone));
+        assert_eq!(std::fs::read_to_string(&lock).expect("read"), "new\n");
+        // The judged file itself is removed, once.
+        let judged = judge(&lock, policy, later);
+        assert_eq!(
+            break_stale(&lock, &judged, policy, later),
+            Ok(Broke::Removed)
+        );
+        assert!(!lock.exists());
+        assert_eq!(break_stale(&lock, &judged, policy, later), Ok(Broke::Gone));
+        // Not stale any more when looked at again: kept.
+        std::fs::write(&lock, "0\n").expect("write");
+        let judged = judge(&lock, policy, later);
+        let now = FsTime::local_now();
+        assert_eq!(break_stale(&lock, &judged, policy, now), Ok(Broke::Gone));
+        assert!(lock.exists());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn owners_remove_only_their_own() {
+        let dir = scratch("owner");
+        let lock = dir.join("l");
+        std::fs::write(&lock, "mine\n").expect("write");
+        let mine = FileId::of(&rustix::fs::lstat(&lock).expect("lstat"));
+        replace(&lock, "theirs\n");
+        assert_eq!(remove_if_ours(&lock, mine), Ok(()));
+        assert!(lock.exists(), "someone else's lock stays");
+        let theirs = FileId::of(&rustix::fs::lstat(&lock).expect("lstat"));
+        assert_eq!(remove_if_ours(&lock, theirs), Ok(()));
+        assert!(!lock.exists());
+        assert_eq!(remove(&lock), Ok(()), "already gone is fine");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
