@@ -17,4 +17,5 @@ mod parser_checks;
 mod parsers_fuzz;
 mod security;
 mod stress;
+mod structure;
 mod suite;
