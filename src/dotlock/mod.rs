@@ -169,9 +169,9 @@ fn lock_only(config: &Config) -> Result<()> {
     } else {
         0
     };
-    let r = take(config, pid, false).map(drop);
-    cleanup::default_fatal_signals();
-    r
+    // The cleanup handlers stay: with nothing registered any more they act
+    // as the default action would.
+    take(config, pid, false).map(drop)
 }
 
 /// Signals the wrapper passes on to the command (it then removes the lock

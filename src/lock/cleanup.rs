@@ -138,12 +138,13 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        {
-            // Held back while the slot empties, so that no handler (on any
-            // thread) can be reading the string when it is freed below.
-            let _deferred = Deferred::new();
-            self.slot.path.store(ptr::null_mut(), Ordering::SeqCst);
-        }
+        // Handlers run only on the main thread (every thread the core
+        // starts blocks every signal, see `Deferred::all`), so a handler
+        // that interrupts this drop either finished reading the string
+        // before the slot empties or finds it empty; the string is freed
+        // after (the fence keeps the compiler from moving the free up).
+        self.slot.path.store(ptr::null_mut(), Ordering::SeqCst);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
         REGISTRY
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -493,14 +493,14 @@ pub fn run(prog: &Prog, args: &[OsString], io: &mut Stdio) -> Result<u8> {
                 Stop::Failed(c) => c,
                 Stop::Info => {
                     failure_cleanup(&mut run, args, at, 0);
-                    cleanup::default_fatal_signals();
                     return Ok(0);
                 }
             };
             failure_cleanup(&mut run, args, at, code)
         }
     };
-    cleanup::default_fatal_signals();
+    // The cleanup handlers stay: with nothing registered any more they act
+    // as the default action would.
     Ok(code)
 }
 

@@ -202,10 +202,8 @@ pub fn acquire<B: Backoff>(
     // is our temp file's inode, i.e. only once the link has landed.
     let guard = req.guard_lock.then(|| cleanup::Guard::new(lock, temp.id()));
     let mut waiter = Waiter::new(lock);
-    if let Some(fd) = req.interrupt.and_then(Noted::wake_fd_owned) {
-        waiter.watch_fd(fd);
-    }
-    let mut watching_parent = false;
+    // Set up at the first wait: an uncontended lock costs nothing more.
+    let mut watching = false;
     // Consecutive attempts where the lock name could not be examined.
     let mut unexaminable = 0;
     loop {
@@ -285,10 +283,14 @@ pub fn acquire<B: Backoff>(
         let Some(due) = schedule.due(waiter.events_reliable()) else {
             return Err(Failure::GaveUp);
         };
-        if let (Some(pid), false) = (req.parent, watching_parent) {
-            watching_parent = true;
-            if !waiter.watch_parent(pid) {
-                return Err(Failure::ParentDied);
+        if !std::mem::replace(&mut watching, true) {
+            if let Some(fd) = req.interrupt.and_then(Noted::wake_fd_owned) {
+                waiter.watch_fd(fd);
+            }
+            if let Some(pid) = req.parent {
+                if !waiter.watch_parent(pid) {
+                    return Err(Failure::ParentDied);
+                }
             }
         }
         let until = expiry.map_or(due, |e| e.min(due));
