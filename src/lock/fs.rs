@@ -56,6 +56,20 @@ impl FsTime {
     }
 }
 
+/// Set `path`'s access and modification times to now (`utime(path,
+/// NULL)`), following a symlink at the name or not as `flags` say.
+pub fn set_times_now(path: &Path, flags: rustix::fs::AtFlags) -> Result<(), Errno> {
+    let now = rustix::fs::Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_NOW,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, flags)
+}
+
 /// The directory a lock lives in (`.` for a bare name).
 pub fn lock_dir(lock: &Path) -> &Path {
     match lock.parent() {

@@ -33,13 +33,13 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Timestamps, UTIME_NOW};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::judge::{Judgement, Policy, judge};
 use crate::lock::cleanup;
 use crate::lock::file::{Follow, follow_check};
-use crate::lock::fs::{FileId, FsTime, lock_dir};
+use crate::lock::fs::{FileId, FsTime, lock_dir, set_times_now};
 
 /// What [`break_stale`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,14 +119,6 @@ fn unlink_lock(lock: &Path) -> Result<(), Errno> {
 
 /// Set the lock's times to now (`utime(lock, NULL)`).
 pub fn touch(lock: &Path) -> Result<(), Errno> {
-    let now = rustix::fs::Timespec {
-        tv_sec: 0,
-        tv_nsec: UTIME_NOW,
-    };
-    let times = Timestamps {
-        last_access: now,
-        last_modification: now,
-    };
     // Through a symlink only as fs.protected_symlinks allows (else EACCES,
     // as the kernel gives where it is on), so a link planted in a sticky
     // directory cannot make us change another file's times; a non-symlink
@@ -137,7 +129,7 @@ pub fn touch(lock: &Path) -> Result<(), Errno> {
         Follow::Allowed => AtFlags::empty(),
         Follow::NotSymlink => AtFlags::SYMLINK_NOFOLLOW,
     };
-    rustix::fs::utimensat(rustix::fs::CWD, lock, &times, flags)
+    set_times_now(lock, flags)
 }
 
 /// The removers' lock for one lock name.

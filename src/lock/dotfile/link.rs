@@ -11,12 +11,12 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timestamps, UTIME_NOW};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::naming::{self, Naming};
 use crate::lock::cleanup;
-use crate::lock::fs::{FileId, FsTime, close_checked, write_all};
+use crate::lock::fs::{FileId, FsTime, close_checked, set_times_now, write_all};
 
 /// Why a temp file could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,20 +213,7 @@ impl Temp {
     /// Set the temp file's times to now (never through a symlink: the
     /// name is ours, made with O_EXCL) and re-read the file system clock.
     fn refresh(&mut self) -> Result<(), Errno> {
-        let now = rustix::fs::Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_NOW,
-        };
-        let times = Timestamps {
-            last_access: now,
-            last_modification: now,
-        };
-        rustix::fs::utimensat(
-            rustix::fs::CWD,
-            &self.path,
-            &times,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
+        set_times_now(&self.path, AtFlags::SYMLINK_NOFOLLOW)?;
         let st = rustix::fs::lstat(&self.path)?;
         if FileId::of(&st) != self.id {
             return Err(Errno::NOENT);
