@@ -20,6 +20,7 @@ pub mod getopt;
 pub mod install;
 pub mod lock;
 pub mod lockfile;
+pub mod opts;
 pub mod stdio;
 pub mod suite;
 
