@@ -1,160 +1,14 @@
-//! dotlock's (dotlockfile's) options for documentation and completion, and
-//! its man page.
-//!
-//! dotlock itself parses with `crate::getopt` (`src/dotlock/args.rs`); the
-//! tests below keep this definition and that parser in step.
+//! dotlock's man page: the hand-written sections around the OPTIONS that
+//! `src/dotlock/args/defs.rs` defines.
 
-use clap::{Arg, ArgAction, Command, ValueHint};
+use super::man::Page;
 
-use super::man::{Page, markup};
-
-/// dotlockfile's usage lines (`-P` where it works: before the lock file),
-/// `-c`, and lockkit's additions.
-const USAGE: &str = "\
-dotlock [-l] [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
-dotlock [-l] [-r retries] [-i interval] [-p] [-q] [-P] <-m|lockfile> command [argument...]
-dotlock -u|-t|-c [-p] [-q] <-m|lockfile>
-dotlock --help|--version";
-
-fn flag(id: &'static str, short: char, help: &'static str, long_help: &'static str) -> Arg {
-    Arg::new(id)
-        .short(short)
-        .action(ArgAction::SetTrue)
-        .help(help)
-        .long_help(long_help)
-}
-
-/// dotlockfile as clap sees it, for the man page and the completions only.
-pub fn command() -> Command {
-    Command::new("dotlock")
-        .about("Create, remove, touch or check a lock file, or run a command under one")
-        .override_usage(USAGE)
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .args([
-            flag(
-                "lock",
-                'l',
-                "Create the lock (the default)",
-                "Create the lock; this is the default. With a command, run the command \
-                 while holding the lock, then remove the lock.",
-            ),
-            flag(
-                "unlock",
-                'u',
-                "Remove the lock",
-                "Remove the lock. A lock that does not exist counts as removed.",
-            ),
-            flag(
-                "touch",
-                't',
-                "Touch the lock, to keep it fresh",
-                "Set the lock's modification time to now, so that it is not taken \
-                 for stale. A lock without a pid must be touched at least every 5 \
-                 minutes while it is held.",
-            ),
-            flag(
-                "check",
-                'c',
-                "Check: exit 0 if a valid lock exists",
-                "Check whether a valid (not stale) lock exists: exit 0 if it does, 1 \
-                 if not. With -p, the pid in the lock counts.",
-            ),
-            Arg::new("retries")
-                .short('r')
-                .value_name("retries")
-                .num_args(1)
-                .value_hint(ValueHint::Other)
-                .help("Retry this many times before giving up (default 5, -1: forever)")
-                .long_help(
-                    "The number of times to retry before giving up (default 5; -1 \
-                     means forever). The retries follow dotlockfile's schedule, 5, 10, \
-                     15 ... 60 seconds apart (about 75 seconds for the default), but a \
-                     waiter takes the lock the moment it is released.",
-                ),
-            Arg::new("interval")
-                .short('i')
-                .value_name("interval")
-                .num_args(1)
-                .value_hint(ValueHint::Other)
-                .help("Seconds between scheduled retries (default 5, 10, ... 60)")
-                .long_help(
-                    "Retry every interval seconds (at most 60) instead of 5, 10, 15 \
-                     ... 60 seconds apart.",
-                ),
-            flag(
-                "pid",
-                'p',
-                "Write a pid into the lock; a lock whose process is gone is stale",
-                "Write a process id into the lock, and honour the one in an existing \
-                 lock: a lock whose process no longer exists is stale at once. \
-                 Without a command the pid is the caller's (the parent of dotlock, \
-                 typically the shell); with a command, dotlock's own (it stays \
-                 alive as the command's parent).",
-            ),
-            flag(
-                "no-pid",
-                'N',
-                "Write no pid (the default)",
-                "Write no process id into the lock (the content is 0); the default.",
-            ),
-            flag(
-                "mailbox",
-                'm',
-                "Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock",
-                "Use the lock of the caller's mailbox instead of a lock file \
-                 argument: $MAIL.lock if MAIL is set, otherwise \
-                 /var/mail/user.lock, with the user name of the effective uid.",
-            ),
-            flag(
-                "quiet",
-                'q',
-                "Quiet",
-                "Suppress the messages that follow this option on the command line \
-                 (a bad -r value, an unknown mailbox user, a lock that cannot be \
-                 removed); usage errors, a bad -i and a command that cannot be run \
-                 are still reported.",
-            ),
-            flag(
-                "passthrough",
-                'P',
-                "Exit with the command's status",
-                "With a command: exit with the command's status (128 plus the signal \
-                 number if a signal killed it; 127 if it could not be run) instead of \
-                 0. It must come before the lock file: after it, -P is the command.",
-            ),
-            Arg::new("help")
-                .long("help")
-                .action(ArgAction::SetTrue)
-                .help("Show the help")
-                .long_help("Print the usage, the options and examples, and exit (lockkit only)."),
-            Arg::new("version")
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("Show the version")
-                .long_help("Print the version and exit (lockkit only)."),
-            Arg::new("lockfile")
-                .value_name("lockfile")
-                .value_hint(ValueHint::FilePath)
-                .help("The lock file")
-                .long_help(
-                    "The lock file, used exactly as given (no .lock is added). Not \
-                     with -m, where the first argument is already the command.",
-                ),
-            Arg::new("command")
-                .value_name("command")
-                .num_args(0..)
-                .trailing_var_arg(true)
-                .allow_hyphen_values(true)
-                .value_hint(ValueHint::CommandWithArguments)
-                .help("The command to run while holding the lock, and its arguments")
-                .long_help(
-                    "A command to run while holding the lock, with its arguments \
-                     (looked up in PATH); the lock is removed when it ends. Everything \
-                     after the lock file belongs to it.",
-                ),
-        ])
-}
+/// The synopsis, one form a line (after the command's name).
+const SYNOPSIS: &str = "\
+[-l] [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
+[-l] [-r retries] [-i interval] [-p] [-q] [-P] <-m|lockfile> command [argument...]
+-u|-t|-c [-p] [-q] <-m|lockfile>
+--help|--version";
 
 /// The man page.
 pub fn page() -> Page {
@@ -163,10 +17,12 @@ pub fn page() -> Page {
         title: "LOCKKIT-DOTLOCK",
         names: "lockkit-dotlock, dotlock, dotlockfile",
         summary: "create, remove, touch or check a lock file, or run a command under one",
-        command: command(),
-        before_options: markup(BEFORE_OPTIONS),
-        after_options: markup(AFTER_OPTIONS),
-        clap_options: true,
+        command: "dotlock",
+        synopsis: SYNOPSIS,
+        body: format!(
+            "{BEFORE_OPTIONS}\n# OPTIONS\n{}{AFTER_OPTIONS}",
+            super::dotlock().options_markup()
+        ),
     }
 }
 
@@ -350,67 +206,3 @@ The full list, with the reasons, is `docs/compat.md` in lockkit's sources.
 `dotlockfile`(1), `lockfile_create`(3), `maillock`(3), `lockfile`(1),
 `lockkit`(1), `lockkit-flock`(1), `lockkit-lockfile`(1), flock(2), fcntl(2)
 "#;
-
-#[cfg(test)]
-mod tests {
-    use std::ffi::OsString;
-
-    use super::*;
-    use crate::Prog;
-    use crate::dotlock::args::parse;
-
-    /// `Some(message)` when dotlock's parser refuses `args` as getopt would.
-    fn getopt_refuses(args: &[&str]) -> Option<String> {
-        let prog = Prog::named("dotlock");
-        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-        let e = parse(&prog, &args).err()?;
-        let text = String::from_utf8_lossy(e.message()).into_owned();
-        ["invalid option", "requires an argument"]
-            .iter()
-            .any(|m| text.contains(m))
-            .then_some(text)
-    }
-
-    fn options() -> Vec<Arg> {
-        crate::docs::options_of(command())
-    }
-
-    #[test]
-    fn every_documented_option_is_accepted() {
-        for arg in options() {
-            let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
-            let spelling = match (arg.get_short(), arg.get_long()) {
-                (Some(c), _) => format!("-{c}"),
-                (None, Some(l)) => format!("--{l}"),
-                (None, None) => panic!("{:?} has no name", arg.get_id()),
-            };
-            let args: Vec<&str> = if takes_value {
-                vec![&spelling, "1", "x.lock"]
-            } else {
-                vec![&spelling, "x.lock"]
-            };
-            if let Some(e) = getopt_refuses(&args) {
-                panic!("documented {spelling} is refused by dotlock: {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_accepted_option_is_documented() {
-        let documented: Vec<char> = options().iter().filter_map(Arg::get_short).collect();
-        for c in (0x21u8..0x7f).map(char::from).filter(|&c| c != '-') {
-            let opt = format!("-{c}");
-            if getopt_refuses(&[&opt, "1", "x.lock"]).is_none() {
-                assert!(
-                    documented.contains(&c),
-                    "dotlock accepts {opt}, which is not documented"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn definition_is_consistent() {
-        command().debug_assert();
-    }
-}

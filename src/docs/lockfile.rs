@@ -1,78 +1,12 @@
-//! lockfile's options for completion, and its man page.
-//!
-//! procmail's grammar (options anywhere, each file locked when it is
-//! reached, `-nnn` for the sleeptime, `-ml`/`-mu` as two-letter options)
-//! cannot be expressed in clap. The man page describes it by hand; the clap
-//! definition is an approximation good enough for completion: the options
-//! with their values, `-m` with `l` or `u` right after it, and files.
+//! lockfile's man page: the hand-written sections around the OPTIONS that
+//! `src/lockfile/args/defs.rs` defines.
 
-use clap::builder::PossibleValue;
-use clap::{Arg, ArgAction, Command, ValueHint};
+use super::man::Page;
 
-use super::man::{Page, markup};
-
-const USAGE: &str = "\
-lockfile [-nnn] [-r nnn] [-l nnn] [-s nnn] [-!] [-ml|-mu] file ...
-lockfile -v | -h | --help | --version";
-
-fn value(id: &'static str, short: char, help: &'static str) -> Arg {
-    Arg::new(id)
-        .short(short)
-        .value_name("nnn")
-        .num_args(1)
-        .allow_negative_numbers(true)
-        .value_hint(ValueHint::Other)
-        .help(help)
-}
-
-fn flag(id: &'static str, help: &'static str) -> Arg {
-    Arg::new(id).action(ArgAction::SetTrue).help(help)
-}
-
-/// lockfile as clap approximates it, for the completions.
-pub fn command() -> Command {
-    Command::new("lockfile")
-        .about("Conditionally create lock files, several at once")
-        .override_usage(USAGE)
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .args([
-            value(
-                "retries",
-                'r',
-                "Make at most nnn retries before giving up on a lock (-1: forever)",
-            ),
-            value(
-                "locktimeout",
-                'l',
-                "Force a lock that is older than nnn seconds",
-            ),
-            value(
-                "suspend",
-                's',
-                "Suspend nnn seconds after forcing a lock (default 16)",
-            ),
-            flag("invert", "Invert the exit status (0 and 73)").short('!'),
-            Arg::new("mailbox")
-                .short('m')
-                .value_name("l|u")
-                .num_args(1)
-                .value_parser([
-                    PossibleValue::new("l").help("Lock your system mail-spool file"),
-                    PossibleValue::new("u").help("Unlock your system mail-spool file"),
-                ])
-                .help("-ml: lock your system mail-spool file; -mu: unlock it"),
-            flag("version-number", "Display the version number and exit").short('v'),
-            flag("usage", "Display the options and exit").short('h'),
-            flag("help", "Display help with examples").long("help"),
-            flag("version", "Display lockkit's version").long("version"),
-            Arg::new("file")
-                .value_name("file")
-                .num_args(0..)
-                .value_hint(ValueHint::FilePath)
-                .help("A lock file to create"),
-        ])
-}
+/// The synopsis, one form a line (after the command's name).
+const SYNOPSIS: &str = "\
+[-nnn] [-r nnn] [-l nnn] [-s nnn] [-!] [-ml|-mu] file ...
+-v | -h | --help | --version";
 
 /// The man page.
 pub fn page() -> Page {
@@ -81,12 +15,19 @@ pub fn page() -> Page {
         title: "LOCKKIT-LOCKFILE",
         names: "lockkit-lockfile, lockfile",
         summary: "conditionally create lock files, several at once",
-        command: command(),
-        before_options: markup(BEFORE_OPTIONS),
-        after_options: markup(AFTER_OPTIONS),
-        clap_options: false,
+        command: "lockfile",
+        synopsis: SYNOPSIS,
+        body: format!(
+            "{BEFORE_OPTIONS}\n# OPTIONS\n{}{AFTER_OPTIONS}",
+            super::lockfile().options_markup() + OPTIONS_NOTE
+        ),
     }
 }
+
+/// After the options and operands, in the OPTIONS section.
+const OPTIONS_NOTE: &str =
+    "Values follow their option directly or as the next argument, even one that
+starts with `-` (`-r -1`). Flags can be combined: `-1r3!` is `-1 -r 3 -!`.\n";
 
 const BEFORE_OPTIONS: &str = r#"
 # DESCRIPTION
@@ -109,60 +50,6 @@ changed. If a lock exists, lockfile waits *nnn* seconds (`-nnn`, default 8)
 between attempts, up to `-r` retries, but it takes the lock the moment it is
 released. If a file cannot be locked, the locks this run made are removed
 and lockfile exits with an error: all or nothing.
-
-# OPTIONS
-: `-`*nnn*
-The sleeptime: wait *nnn* seconds between locking attempts (default 8).
-`-0` does not pause: a finite `-r` is used up at once, and with the default
-`-r -1` lockfile waits until the lock is released.
-
-: `-r` *nnn*
-Make at most *nnn* retries before giving up on a lock (default -1: retry
-forever; any negative number does). The retries are counted for the whole
-run, not per file; write `-r` again before a file to reset them.
-
-: `-l` *nnn*
-The locktimeout: a lock older than *nnn* seconds (by its modification time,
-on the file system's clock) is forced: removed and replaced by this run's
-lock, with the message `Forcing lock on "`*file*`"`. 0, the default, never
-forces; a negative number forces any existing lock.
-
-: `-s` *nnn*
-Suspend *nnn* seconds after forcing a lock, or after failing to force one
-(default 16).
-
-: `-!`
-Invert the exit status: 0 becomes 73 and 73 becomes 0 (other statuses are
-unchanged). Each `-!` toggles; after a failure only those before the file
-that failed count.
-
-: `-ml`
-Lock your system mailbox: `/var/mail/`*login*`.lock` (see ENVIRONMENT).
-
-: `-mu`
-Unlock your system mailbox: remove its lock. Only one of `-ml` and `-mu`,
-once, in a run.
-
-: `-v`
-Print the version and the name of your mailbox lock, and exit with status 64
-(removing the locks made so far).
-
-: `-h`, `-?`
-Print the usage and the options, and exit with status 64 (removing the locks
-made so far).
-
-: `--help`, `--version`
-Print lockkit's help (the options and examples) or version on standard
-output, and exit with status 0; like `-h` and `-v`, they remove the locks
-made so far. They must be written in full, as whole arguments.
-
-: *file*
-A lock file to create, used exactly as given (nothing is appended). Any
-argument that does not start with `-` is a file; a lone `-` is ignored, and
-`--` is a usage error (there is no end of options).
-
-Values follow their option directly or as the next argument, even one that
-starts with `-` (`-r -1`). Flags can be combined: `-1r3!` is `-1 -r 3 -!`.
 "#;
 
 const AFTER_OPTIONS: &str = r#"
@@ -287,13 +174,3 @@ The full list, with the reasons, is `docs/compat.md` in lockkit's sources.
 `lockkit-flock`(1), `lockkit-dotlock`(1), `dotlockfile`(1), flock(2),
 fcntl(2)
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn definition_is_consistent() {
-        command().debug_assert();
-    }
-}

@@ -1,74 +1,52 @@
-//! `lockkit` itself for documentation and completion, and its man page.
+//! `lockkit`'s man page: its own options and `install-links`' from the
+//! suite's clap definition (`src/suite.rs`, `src/install.rs`), and the
+//! hand-written sections around them.
 
-use clap::Command;
+use super::man::Page;
 
-use super::man::{Page, clap_options, markup, plain};
-
-const USAGE: &str = "\
-lockkit tool [argument...]
-lockkit install-links [--force] [--dry-run] [--relative] DIR
-lockkit --help | --version";
-
-/// The suite's command line (`src/suite.rs`) with each tool's full
-/// definition in place of the pass-through one, so that `lockkit flock
-/// -<TAB>` completes flock's options, and without the hidden subcommands
-/// (clap_complete would offer them).
-pub fn command() -> Command {
-    let suite = crate::suite::command();
-    let mut cmd = Command::new("lockkit")
-        .override_usage(USAGE)
-        .disable_help_subcommand(true)
-        .args(suite.get_arguments().cloned());
-    if suite.get_version().is_some() {
-        cmd = cmd.version(env!("CARGO_PKG_VERSION"));
-    }
-    if let Some(about) = suite.get_about() {
-        cmd = cmd.about(about.clone());
-    }
-    for sub in suite.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let tool = match sub.get_name() {
-            "flock" => super::flock::command(),
-            "dotlock" => super::dotlock::command(),
-            "lockfile" => super::lockfile::command(),
-            _ => sub.clone(),
-        };
-        cmd = cmd.subcommand(match sub.get_about() {
-            Some(about) => tool.about(about.clone()),
-            None => tool,
-        });
-    }
-    cmd
-}
+const SYNOPSIS: &str = "\
+tool [argument...]
+install-links [--force] [--dry-run] [--relative] DIR
+--help | --version";
 
 /// The man page.
 pub fn page() -> Page {
+    let suite = super::lockkit();
+    let mut install = suite
+        .subcommands
+        .iter()
+        .find(|s| s.name == crate::install::NAME)
+        .cloned()
+        .expect("install-links is a subcommand");
+    // Its -h is the suite's convention, not worth an entry here.
+    install
+        .options
+        .retain(|o| !o.longs.iter().any(|l| l == "--help"));
+    let about = crate::install::command()
+        .get_long_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     Page {
         file: "lockkit.1",
         title: "LOCKKIT",
         names: "lockkit",
         summary: "locking for shell scripts: flock, dotlockfile and lockfile in one binary",
-        command: command(),
-        before_options: markup(BEFORE_OPTIONS),
-        after_options: install_links_section() + &markup(AFTER_INSTALL_LINKS),
-        clap_options: true,
+        command: "lockkit",
+        synopsis: SYNOPSIS,
+        body: format!(
+            "{BEFORE_OPTIONS}\n# OPTIONS\n{}# INSTALL-LINKS\n\
+             `lockkit install-links` [*options*] *DIR*\n\n{about}\n\n{}{AFTER_INSTALL_LINKS}",
+            Cmd {
+                operands: Vec::new(),
+                ..suite.clone()
+            }
+            .options_markup(),
+            install.options_markup(),
+        ),
     }
 }
 
-/// The `install-links` section: its description and options come from its
-/// clap definition (`src/install.rs`).
-fn install_links_section() -> String {
-    // Its -h is the suite's convention, not worth an entry here.
-    let install = crate::install::command().disable_help_flag(true);
-    let about = install
-        .get_long_about()
-        .or(install.get_about())
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let mut out = markup("# INSTALL-LINKS\n`lockkit install-links` [*options*] *DIR*\n");
-    out.push_str(&plain(&about));
-    out.push_str(&clap_options(install));
-    out
-}
+use super::Cmd;
 
 const BEFORE_OPTIONS: &str = r#"
 # DESCRIPTION

@@ -31,13 +31,21 @@ fn generated_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Whether `program` can be run (it is on PATH).
+/// Whether `program` can be run (it is on PATH). Under `CI=true` a missing
+/// one fails the test; elsewhere the caller skips, and this says why.
 fn installed(program: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var_os("CI").is_some_and(|v| v == "true") {
+            panic!("{program} is missing, and CI=true makes that a failure");
+        }
+        eprintln!("skipping: {program} is not installed");
+    }
+    found
 }
 
 #[test]
@@ -88,7 +96,6 @@ fn generate_reports_what_it_cannot_write() {
 #[test]
 fn man_pages_render_without_warnings() {
     if !installed("man") {
-        eprintln!("skipping: man is not installed (apt-get install man-db)");
         return;
     }
     let pages: Vec<PathBuf> = generated_files(repo())
@@ -175,12 +182,26 @@ fn bash_completes_flock_like_util_linux() {
         bash_complete("flock", &["flock", "--fd", "9", "--no-f"]),
         "--no-fork\n"
     );
-    // ...and nothing of clap's otherwise, so bash completes file names.
+    // ...and nothing of its own otherwise, so bash completes file names.
     assert_eq!(bash_complete("flock", &["flock", ""]), "");
     assert_eq!(bash_complete("flock", &["flock", "-n", ""]), "");
     assert_eq!(bash_complete("flock", &["flock", "-n", "/run/lo"]), "");
-    // Command names for -c.
+    // A value: the word itself, so that no file name is offered.
+    assert_eq!(bash_complete("flock", &["flock", "-w", "1"]), "1\n");
+    assert_eq!(bash_complete("flock", &["flock", "-nw", ""]), "\n");
+    // Command names for -c, and for the command after the file.
     assert!(bash_complete("flock", &["flock", "x.lock", "-c", "ech"]).contains("echo\n"));
+    assert!(bash_complete("flock", &["flock", "-w", "5", "x.lock", "ech"]).contains("echo\n"));
+    // The command's own options are not flock's.
+    assert_eq!(
+        bash_complete("flock", &["flock", "x.lock", "ls", "--ver"]),
+        ""
+    );
+    assert!(bash_complete("dotlock", &["dotlock", "-r", "3", "x", "ech"]).contains("echo\n"));
+    assert_eq!(
+        bash_complete("dotlock", &["dotlock", "-"]).lines().count(),
+        13
+    );
     // procmail's two-letter options.
     assert_eq!(bash_complete("lockfile", &["lockfile", "-m"]), "-ml\n-mu\n");
     // lockkit's tools, then their options.
@@ -189,12 +210,25 @@ fn bash_completes_flock_like_util_linux() {
         bash_complete("lockkit", &["lockkit", "flock", "--verb"]),
         "--verbose\n"
     );
+    let commands = bash_complete("lockkit", &["lockkit", "flock", "x.lock", "-c", "tru"]);
+    assert!(
+        commands.contains("true\n") && commands.lines().all(|c| c.starts_with("tru")),
+        "{commands}"
+    );
+    assert_eq!(
+        bash_complete("lockkit", &["lockkit", "install-links", "--dr"]),
+        "--dry-run\n"
+    );
+    // install-links takes a directory.
+    assert_eq!(
+        bash_complete("lockkit", &["lockkit", "install-links", "ma"]),
+        "man\n"
+    );
 }
 
 #[test]
 fn zsh_completions_load() {
     if !installed("zsh") {
-        eprintln!("skipping: zsh is not installed");
         return;
     }
     let script = format!(
@@ -218,7 +252,6 @@ fn zsh_completions_load() {
 #[test]
 fn fish_completes_flock_options() {
     if !installed("fish") {
-        eprintln!("skipping: fish is not installed");
         return;
     }
     let out = Command::new("fish")
