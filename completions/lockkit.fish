@@ -1,39 +1,56 @@
 # lockkit completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
-complete -c lockkit -n __fish_use_subcommand -s 'h' -l help -d 'Print help'
-complete -c lockkit -n __fish_use_subcommand -s 'V' -l version -d 'Print version'
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+complete -c lockkit -n '__fish_use_subcommand' -s 'h' -l help -d 'Print help'
+complete -c lockkit -n '__fish_use_subcommand' -s 'V' -l version -d 'Print version'
 complete -c lockkit -n __fish_use_subcommand -f -a flock -d 'Manage locks from shell scripts (drop-in for util-linux flock(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a dotlock -d 'Create, remove or run a command under a lock file (drop-in for dotlockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a lockfile -d 'Conditionally create lock files, several at once (drop-in for procmail\'s lockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a install-links -d 'Create the tools\' links (flock, dotlock, …) in a directory'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 's' -l shared -d 'Get a shared lock'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'u' -l unlock -d 'Remove a lock'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'n' -l nonblock -d 'Fail rather than wait'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'o' -l close -d 'Close file descriptor before running command'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'F' -l no-fork -d 'Execute command without forking'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -l fd -d 'Lock this file descriptor and run a command' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -l verbose -d 'Increase verbosity'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'h' -l help -d 'Display this help'
-complete -c lockkit -n '__fish_seen_subcommand_from flock' -s 'V' -l version -d 'Display version'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'l' -d 'Create the lock (the default)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'u' -d 'Remove the lock'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 't' -d 'Touch the lock, to keep it fresh'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'c' -d 'Check: exit 0 if a valid lock exists'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'q' -d 'Quiet'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'P' -d 'Exit with the command\'s status'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -s 'N' -d 'Write no pid (the default)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -l help -d 'Show this help'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock' -l version -d 'Show the version'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --start --length --fd)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 's' -l shared -d 'Get a shared lock'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'u' -l unlock -d 'Remove a lock'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'o' -l close -d 'Close file descriptor before running command'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'F' -l no-fork -d 'Execute command without forking'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fd -d 'Lock this file descriptor and run a command' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and __fish_lockkit_after_operand 2 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=3 -r -i)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'l' -d 'Create the lock (the default)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'u' -d 'Remove the lock'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 't' -d 'Touch the lock, to keep it fresh'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'c' -d 'Check: exit 0 if a valid lock exists'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'q' -d 'Quiet'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'P' -d 'Exit with the command\'s status'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'N' -d 'Write no pid (the default)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -l help -d 'Show this help'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -l version -d 'Show the version'
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'v' -d 'Display the version number and exit'
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'r' -d 'Make at most nnn retries before giving up on a lock' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'l' -d 'Set locktimeout to nnn seconds' -r -f
@@ -48,3 +65,4 @@ complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'f' -l for
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'n' -l dry-run -d 'Say what would be done, and change nothing'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'r' -l relative -d 'Make the links relative to DIR instead of absolute'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'h' -l help -d 'Print help (see more with \'--help\')'
+complete -c lockkit -n '__fish_seen_subcommand_from install-links' -f -a '(__fish_complete_directories (commandline -ct))'

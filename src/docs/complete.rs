@@ -338,10 +338,59 @@ fn fish_quote(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn fish_options(out: &mut String, prefix: &str, cmd: &Cmd) {
+/// Whether the command line has reached the first operand, after `skip`
+/// words (the tool's name; or `lockkit` and the tool's name). The other
+/// arguments are the options that take the next word as their value.
+const FISH_AFTER_OPERAND: &str = "\
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+";
+
+/// `complete` lines for a command's options, under `condition` (fish
+/// code, or empty), and, for a tool whose operand is followed by a command,
+/// that command's completion after it. `skip`: the words before the tool's
+/// options.
+fn fish_options(out: &mut String, name: &str, condition: &str, skip: usize, cmd: &Cmd) {
+    let and = |extra: &str| match (condition.is_empty(), extra.is_empty()) {
+        (_, true) => condition.to_owned(),
+        (true, false) => extra.to_owned(),
+        (false, false) => format!("{condition}; and {extra}"),
+    };
+    let mut options_condition = and("");
+    if cmd.options_first {
+        let values: Vec<&str> = value_options(cmd).flat_map(|(_, w)| w).collect();
+        let test = format!("__fish_lockkit_after_operand {skip} {}", values.join(" "));
+        options_condition = and(&format!("not {test}"));
+        let _ = writeln!(
+            out,
+            "complete -c {name} -n '{}' -f -a \
+             '(__fish_complete_subcommand --fcs-skip={} {})'",
+            and(&test),
+            skip + 1,
+            values.join(" ")
+        );
+    }
+    let prefix = if options_condition.is_empty() {
+        format!("complete -c {name}")
+    } else {
+        format!("complete -c {name} -n '{options_condition}'")
+    };
     // procmail's `-nnn` has no name to complete.
     for o in cmd.options.iter().filter(|o| o.words().next().is_some()) {
-        out.push_str(prefix);
+        out.push_str(&prefix);
         for word in o.words() {
             if let Some(long) = word.strip_prefix("--") {
                 let _ = write!(out, " -l {long}");
@@ -363,30 +412,36 @@ fn fish_options(out: &mut String, prefix: &str, cmd: &Cmd) {
         }
         out.push('\n');
     }
+    if cmd.operands.iter().any(|a| a.complete == Complete::Dirs) {
+        let _ = writeln!(
+            out,
+            "{prefix} -f -a '(__fish_complete_directories (commandline -ct))'"
+        );
+    }
 }
 
 fn fish(name: &str, cmd: &Cmd) -> String {
     let mut out = header(name);
+    let tools = std::iter::once(cmd).chain(&cmd.subcommands);
+    if tools.clone().any(|c| c.options_first) {
+        out.push_str(FISH_AFTER_OPERAND);
+    }
     if cmd.subcommands.is_empty() {
-        fish_options(&mut out, &format!("complete -c {name}"), cmd);
+        fish_options(&mut out, name, "", 1, cmd);
         return out;
     }
-    let top = format!("complete -c {name} -n __fish_use_subcommand");
-    fish_options(&mut out, &top, cmd);
+    fish_options(&mut out, name, "__fish_use_subcommand", 1, cmd);
     for sub in &cmd.subcommands {
         let _ = writeln!(
             out,
-            "{top} -f -a {} -d {}",
+            "complete -c {name} -n __fish_use_subcommand -f -a {} -d {}",
             sub.name,
             fish_quote(&sub.about)
         );
     }
     for sub in &cmd.subcommands {
-        let prefix = format!(
-            "complete -c {name} -n '__fish_seen_subcommand_from {}'",
-            sub.name
-        );
-        fish_options(&mut out, &prefix, sub);
+        let condition = format!("__fish_seen_subcommand_from {}", sub.name);
+        fish_options(&mut out, name, &condition, 2, sub);
     }
     out
 }
@@ -408,7 +463,8 @@ mod tests {
 
     #[test]
     fn lockfile_offers_procmails_two_letter_options() {
-        let words = option_words(&crate::docs::lockfile());
+        let lockfile = crate::docs::lockfile();
+        let words = option_words(&lockfile);
         assert_eq!(
             words,
             [

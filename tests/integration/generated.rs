@@ -249,8 +249,52 @@ fn zsh_completions_load() {
     );
 }
 
+/// What zsh lists for each line (typed, then TAB), in one interactive zsh
+/// driven through a pseudo-terminal (zsh's zpty): each read waits until
+/// the listing shows the expected text, so a missing completion ends in the
+/// safety timeout, and the failure shows everything zsh printed.
 #[test]
-fn fish_completes_flock_options() {
+fn zsh_completes_options_and_commands() {
+    if !installed("zsh") {
+        return;
+    }
+    let cases = [
+        (
+            "flock --ti",
+            "--timeout*-- Wait for a limited amount of time",
+        ),
+        ("flock x.lock mkdi", "mkdir"),
+        ("dotlock -", "-P*-- Exit with the command"),
+        ("lockfile -m", "-ml*-mu"),
+        ("lockkit fl", "flock*-- Manage locks"),
+        ("lockkit flock --verb", "--verbose"),
+    ];
+    let mut driver = format!(
+        "zmodload zsh/zpty\n\
+         zpty z zsh -f -i\n\
+         zpty -w z \"PS1='%% '; fpath=({}/completions $fpath); autoload -U compinit; \
+         compinit -u -D; bindkey '^I' list-choices; LISTMAX=0; print RE''ADY\"\n\
+         zpty -r z out '*READY*'\n",
+        repo().display()
+    );
+    for (line, want) in cases {
+        // Ctrl-U clears the line that list-choices left.
+        driver.push_str(&format!(
+            "zpty -w -n z $'{line}\\t'\nzpty -r z out '*{want}*'\n\
+             print -r -- {line:?} ok\nzpty -w -n z $'\\C-u'\n"
+        ));
+    }
+    driver.push_str("zpty -d z\n");
+    let s = Scratch::new();
+    s.write("driver.zsh", &driver);
+    let out = crate::util::TestCommand::script(&s, "exec zsh -f driver.zsh").run();
+    for (line, _) in cases {
+        assert!(out.stdout.contains(&format!("{line} ok")), "{line}\n{out}");
+    }
+}
+
+#[test]
+fn fish_completes_options_and_commands() {
     if !installed("fish") {
         return;
     }
@@ -259,7 +303,9 @@ fn fish_completes_flock_options() {
             "--no-config",
             "-c",
             "source completions/flock.fish; complete -C 'flock --ti'; \
-             source completions/lockfile.fish; complete -C 'lockfile -m'",
+             source completions/lockfile.fish; complete -C 'lockfile -m'; \
+             complete -C 'flock -w 5 x.lock mkdi'; complete -C 'flock x.lock --no'; \
+             source completions/lockkit.fish; complete -C 'lockkit flock --verb'",
         ])
         .current_dir(repo())
         .output()
@@ -268,7 +314,10 @@ fn fish_completes_flock_options() {
     assert!(
         stdout.starts_with("--timeout\t")
             && stdout.contains("\n-ml\t")
-            && stdout.contains("\n-mu\t"),
+            && stdout.contains("\n-mu\t")
+            && stdout.contains("\nmkdir\t")
+            && !stdout.contains("--nonblock")
+            && stdout.contains("\n--verbose\t"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -161,3 +161,56 @@ const fn help(out: &mut Out) {
          dotlock -p -P /run/lock/nightly.lock nightly.sh\n",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::Prog;
+    use crate::dotlock::args::parse;
+
+    /// dotlock's complaint when its parser refuses `args` as getopt would.
+    fn getopt_refuses(args: &[&str]) -> Option<String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let e = parse(&Prog::named("dotlock"), &args).err()?;
+        let text = String::from_utf8_lossy(e.message()).into_owned();
+        ["invalid option", "requires an argument"]
+            .iter()
+            .any(|m| text.contains(m))
+            .then_some(text)
+    }
+
+    #[test]
+    fn every_documented_option_is_accepted() {
+        for o in OPTIONS {
+            assert!(!o.doc.is_empty() && !o.help.is_empty(), "{:?}", o.id);
+            let spelling = match (o.short, o.long) {
+                ([c, ..], _) => format!("-{}", char::from(*c)),
+                ([], [l, ..]) => format!("--{l}"),
+                ([], []) => panic!("{:?} has no name", o.id),
+            };
+            let args: Vec<&str> = if matches!(o.value, Value::Required(_)) {
+                vec![&spelling, "1", "x.lock"]
+            } else {
+                vec![&spelling, "x.lock"]
+            };
+            if let Some(e) = getopt_refuses(&args) {
+                panic!("documented {spelling} is refused by dotlock: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_accepted_option_is_documented() {
+        for c in (0x21u8..0x7f).filter(|&c| c != b'-') {
+            let opt = format!("-{}", char::from(c));
+            if getopt_refuses(&[&opt, "1", "x.lock"]).is_none() {
+                assert!(
+                    OPTIONS.iter().any(|o| o.short.contains(&c)),
+                    "dotlock accepts {opt}, which is not documented"
+                );
+            }
+        }
+    }
+}

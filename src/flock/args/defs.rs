@@ -245,3 +245,104 @@ const fn help(out: &mut Out) {
          For more details see flock(1).\n",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::Prog;
+    use crate::flock::args::parse;
+
+    /// flock's complaint when its parser refuses `args` as getopt would (an
+    /// unknown option, a missing value), rather than accepting them or
+    /// finding another fault.
+    fn getopt_refuses(args: &[&str]) -> Option<String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let e = parse(&Prog::named("flock"), &args).err()?;
+        let text = String::from_utf8_lossy(e.message()).into_owned();
+        [
+            "invalid option",
+            "unrecognized option",
+            "requires an argument",
+            "ambiguous",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+        .then_some(text)
+    }
+
+    fn documented() -> impl Iterator<Item = &'static Opt<Id>> {
+        OPTIONS.iter().filter(|o| !o.doc.is_empty())
+    }
+
+    /// Every documented option, in every spelling (the shown abbreviation
+    /// too), is one flock accepts, where the documentation says.
+    #[test]
+    fn every_documented_spelling_is_accepted() {
+        for o in documented() {
+            let shorts = o.short.iter().map(|&c| format!("-{}", char::from(c)));
+            let longs = o.long.iter().chain(&o.shown).map(|l| format!("--{l}"));
+            for s in shorts.chain(longs) {
+                let args: Vec<&str> = match (o.read, o.value) {
+                    (Read::AfterOperand, _) => vec!["f", &s, "true"],
+                    (_, crate::opts::Value::Required(_)) => vec![&s, "1", "f", "true"],
+                    _ => vec![&s, "f", "true"],
+                };
+                if let Some(e) = getopt_refuses(&args) {
+                    panic!("documented {s} is refused by flock: {e}");
+                }
+            }
+        }
+    }
+
+    /// Every short option flock accepts is documented (`-?` only prints the
+    /// "Try --help" line, as util-linux's does, and is left out).
+    #[test]
+    fn every_accepted_short_option_is_documented() {
+        for c in (0x21u8..0x7f).filter(|&c| c != b'-' && c != b'?') {
+            let opt = format!("-{}", char::from(c));
+            if getopt_refuses(&[&opt, "1", "f", "true"]).is_none() {
+                assert!(
+                    documented().any(|o| o.short.contains(&c)),
+                    "flock accepts {opt}, which is not documented"
+                );
+            }
+        }
+    }
+
+    /// Every long option flock accepts is documented: each one-letter
+    /// abbreviation names no option, a documented one, or is ambiguous
+    /// between documented ones.
+    #[test]
+    fn every_accepted_long_option_is_documented() {
+        let names: Vec<&str> = documented().flat_map(|o| o.long.iter().copied()).collect();
+        for c in 'a'..='z' {
+            let opt = format!("--{c}");
+            match getopt_refuses(&[&opt, "1", "f", "true"]) {
+                None => assert!(
+                    names.iter().any(|d| d.starts_with(c)),
+                    "flock accepts {opt}, and no documented option starts with it"
+                ),
+                Some(e) if e.contains("ambiguous") => {
+                    for name in e.split('\'').filter_map(|w| w.strip_prefix("--")) {
+                        assert!(
+                            name.len() <= 1 || names.contains(&name),
+                            "flock has --{name}, which is not documented ({e})"
+                        );
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn help_lists_every_option_but_getopts_own() {
+        for o in OPTIONS.iter().filter(|o| o.id != Id::TryHelp) {
+            assert!(!o.help.is_empty() && !o.doc.is_empty(), "{:?}", o.id);
+            let long = o.shown_long().expect("a long name");
+            assert!(HELP.contains(&format!("--{long}")), "{long}");
+        }
+    }
+}

@@ -192,3 +192,49 @@ const fn examples(out: &mut Out) {
          lockfile -1 -r 10 -l 600 db.lock index.lock\n",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::lockfile::args::{Item, tokens};
+
+    fn first(arg: &str) -> Item<'static> {
+        let args: &'static [OsString] = Box::leak(Box::new([OsString::from(arg)]));
+        tokens(args).next().expect("an item").item
+    }
+
+    /// Each documented spelling is an option of procmail's grammar, and
+    /// every letter the grammar takes is documented.
+    #[test]
+    fn definitions_and_grammar_agree() {
+        for o in OPTIONS {
+            assert!(!o.doc.is_empty(), "{:?}", o.id);
+            let words: Vec<String> = match (o.short, o.long, o.value) {
+                (_, [long, ..], _) => vec![format!("--{long}")],
+                (_, _, Value::Number(_)) => vec!["-5".into()],
+                (letters, _, Value::Suffix(s)) => letters
+                    .iter()
+                    .map(|&c| format!("-{}{s}", char::from(c)))
+                    .collect(),
+                (letters, _, _) => letters
+                    .iter()
+                    .map(|&c| format!("-{}7", char::from(c)))
+                    .collect(),
+            };
+            for w in words {
+                assert!(!matches!(first(&w), Item::Usage | Item::Lock(_)), "{w}");
+            }
+        }
+        for c in (0x21u8..0x7f).filter(|c| !c.is_ascii_digit() && !b"+- ".contains(c)) {
+            // With a value for the letters that take one (and a sleep time
+            // for the others).
+            let word = format!("-{}7", char::from(c));
+            let taken = !matches!(first(&word), Item::Usage);
+            let documented = OPTIONS.iter().any(|o| o.short.contains(&c));
+            // `-m` needs `l` or `u` and nothing else.
+            assert_eq!(taken, documented && c != b'm', "{word}");
+        }
+    }
+}
