@@ -24,8 +24,6 @@ const PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
 pub struct Page {
     /// The file name, e.g. `lockkit-flock.1`.
     pub file: &'static str,
-    /// The page's title in the header (`LOCKKIT-FLOCK`).
-    pub title: &'static str,
     /// The names in the NAME section, e.g. `lockkit-flock, flock`.
     pub names: &'static str,
     /// The one-line description in the NAME section.
@@ -46,10 +44,11 @@ impl Page {
         let version = format!("lockkit {}", env!("CARGO_PKG_VERSION"));
         // No date: the pages are generated and committed, and must not
         // change from one run to the next.
+        let title = self.file.trim_end_matches(".1").to_uppercase();
         control(
             &mut out,
             "TH",
-            &[self.title, "1", "", &version, "User Commands"],
+            &[&title, "1", "", &version, "User Commands"],
         );
         // No hyphenation: it would split option and page names.
         control(&mut out, "nh", &[]);

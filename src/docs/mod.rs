@@ -1,13 +1,11 @@
 //! The generated documentation: man pages and shell completions, made from
 //! the tools' option definitions (`src/*/args/defs.rs`) and, for `lockkit`
-//! itself and `install-links`, from the suite's clap definition. The
-//! generator (`examples/generate.rs`) writes what [`files`] returns.
+//! itself and `install-links`, from the suite's clap definition. The man
+//! pages' hand-written text is in `docs/man/*.md` (markup described in
+//! [`man`]), where a `{options}` line stands for the generated OPTIONS.
+//! The generator (`examples/generate.rs`) writes what [`files`] returns.
 
 mod complete;
-mod dotlock;
-mod flock;
-mod lockfile;
-mod lockkit;
 mod man;
 
 use crate::opts::{Complete, Operand, Opt, Value};
@@ -280,11 +278,81 @@ pub fn lockkit() -> Cmd {
 
 /// The man pages, `man/<file>`.
 pub fn man_pages() -> Vec<Page> {
+    let suite = lockkit();
+    let mut install = suite
+        .subcommands
+        .iter()
+        .find(|s| s.name == crate::install::NAME)
+        .cloned()
+        .expect("install-links is a subcommand");
+    // Its -h is the suite's convention, not worth an entry here.
+    install
+        .options
+        .retain(|o| !o.longs.iter().any(|l| l == "--help"));
+    let about = crate::install::command()
+        .get_long_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let page = |file, names, summary, command, synopsis, body: &str, cmd: &Cmd| Page {
+        file,
+        names,
+        summary,
+        command,
+        synopsis,
+        body: body.replace("{options}", &cmd.options_markup()),
+    };
+    let mut lockkit_page = page(
+        "lockkit.1",
+        "lockkit",
+        "locking for shell scripts: flock, dotlockfile and lockfile in one binary",
+        "lockkit",
+        "tool [argument...]\n\
+         install-links [--force] [--dry-run] [--relative] DIR\n\
+         --help | --version",
+        include_str!("../../docs/man/lockkit.1.md"),
+        &suite,
+    );
+    lockkit_page.body = lockkit_page.body.replace(
+        "{install-links}",
+        &format!("{about}\n\n{}", install.options_markup()),
+    );
     vec![
-        lockkit::page(),
-        flock::page(),
-        dotlock::page(),
-        lockfile::page(),
+        lockkit_page,
+        page(
+            "lockkit-flock.1",
+            "lockkit-flock, flock",
+            "manage file locks from shell scripts",
+            "flock",
+            "[options] file|directory command [argument...]\n\
+             [options] file|directory -c command\n\
+             [options] number\n\
+             [options] --fd number command [argument...]\n\
+             [options] --fd number -c command",
+            include_str!("../../docs/man/lockkit-flock.1.md"),
+            &flock(),
+        ),
+        page(
+            "lockkit-dotlock.1",
+            "lockkit-dotlock, dotlock, dotlockfile",
+            "create, remove, touch or check a lock file, or run a command under one",
+            "dotlock",
+            "[-l] [-r retries] [-i interval] [-p] [-q] <-m|lockfile>\n\
+             [-l] [-r retries] [-i interval] [-p] [-q] [-P] <-m|lockfile> command [argument...]\n\
+             -u|-t|-c [-p] [-q] <-m|lockfile>\n\
+             --help|--version",
+            include_str!("../../docs/man/lockkit-dotlock.1.md"),
+            &dotlock(),
+        ),
+        page(
+            "lockkit-lockfile.1",
+            "lockkit-lockfile, lockfile",
+            "conditionally create lock files, several at once",
+            "lockfile",
+            "[-nnn] [-r nnn] [-l nnn] [-s nnn] [-!] [-ml|-mu] file ...\n\
+             -v | -h | --help | --version",
+            include_str!("../../docs/man/lockkit-lockfile.1.md"),
+            &lockfile(),
+        ),
     ]
 }
 
