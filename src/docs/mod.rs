@@ -21,10 +21,8 @@ pub struct DocOpt {
     pub shorts: Vec<String>,
     /// `--exclusive`.
     pub longs: Vec<String>,
-    /// Its term in the man page, as markup.
-    pub term: String,
     /// The name of its value, if it takes one (attached or in the next
-    /// argument).
+    /// argument; without a name, the value is the option: `-nnn`).
     pub value: Option<String>,
     /// A one-line description, for the completions.
     pub brief: String,
@@ -84,39 +82,24 @@ impl Cmd {
             .filter(|o| !o.doc.is_empty())
             .map(|o| {
                 let letters = o.short.iter().map(|&c| char::from(c));
-                let (shorts, longs, value): (Vec<String>, Vec<String>, _) = match o.value {
-                    Value::Suffix(s) => {
-                        (letters.map(|c| format!("-{c}{s}")).collect(), vec![], None)
-                    }
-                    Value::Number(_) => (vec![], vec![], None),
-                    Value::None | Value::Required(_) => (
+                let (shorts, longs, value) = match o.value {
+                    Value::Suffix(s) => (letters.map(|c| format!("-{c}{s}")).collect(), None, None),
+                    Value::Number(v) => (vec![], None, Some(v)),
+                    Value::None => (
                         letters.map(|c| format!("-{c}")).collect(),
-                        o.shown_long()
-                            .map(|l| format!("--{l}"))
-                            .into_iter()
-                            .collect(),
-                        match o.value {
-                            Value::Required(v) => Some(v.to_owned()),
-                            _ => None,
-                        },
+                        o.shown_long(),
+                        None,
+                    ),
+                    Value::Required(v) => (
+                        letters.map(|c| format!("-{c}")).collect(),
+                        o.shown_long(),
+                        Some(v),
                     ),
                 };
-                let mut term = shorts
-                    .iter()
-                    .chain(&longs)
-                    .map(|w| format!("`{w}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                match o.value {
-                    Value::Required(v) => term.push_str(&format!(" *{v}*")),
-                    Value::Number(v) => term = format!("`-`*{v}*"),
-                    _ => {}
-                }
                 DocOpt {
                     shorts,
-                    longs,
-                    term,
-                    value,
+                    longs: longs.map(|l| format!("--{l}")).into_iter().collect(),
+                    value: value.map(str::to_owned),
                     brief: if o.help.is_empty() {
                         brief(o.doc, &["; ", ", ", ". "])
                     } else {
@@ -179,20 +162,10 @@ impl Cmd {
                     .and_then(|v| v.first())
                     .filter(|_| takes)
                     .map(ToString::to_string);
-                let mut term = shorts
-                    .iter()
-                    .chain(&longs)
-                    .map(|w| format!("`{w}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if let Some(v) = &value {
-                    term.push_str(&format!(" *{v}*"));
-                }
                 let short_help = text(a.get_help()).unwrap_or_default();
                 DocOpt {
                     shorts,
                     longs,
-                    term,
                     value,
                     doc: text(a.get_long_help()).unwrap_or_else(|| short_help.clone()),
                     brief: short_help,
@@ -231,7 +204,14 @@ impl Cmd {
     fn options_markup(&self) -> String {
         let mut out = String::new();
         for o in &self.options {
-            out.push_str(&format!(": {}\n{}\n\n", o.term, o.doc));
+            let mut term: Vec<String> = o.words().map(|w| format!("`{w}`")).collect();
+            match (&o.value, term.is_empty()) {
+                (Some(v), true) => term.push(format!("`-`*{v}*")),
+                (Some(v), false) => term.push(format!("*{v}*")),
+                (None, _) => {}
+            }
+            let term = term.join(", ").replace(", *", " *");
+            out.push_str(&format!(": {term}\n{}\n\n", o.doc));
         }
         for a in &self.operands {
             let dots = if a.repeated { " ..." } else { "" };
