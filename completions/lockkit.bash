@@ -80,6 +80,7 @@ _lockkit_lockfile() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     case $prev in
+        -ml|-mu) ;;
         -r|-[!-]*r|-l|-[!-]*l|-s|-[!-]*s) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then

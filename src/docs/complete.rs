@@ -185,6 +185,18 @@ fn bash_tool(out: &mut String, fname: &str, base: usize, cmd: &Cmd) {
     }
     if !nothing.is_empty() || !commands.is_empty() {
         out.push_str("    case $prev in\n");
+        // Whole words that look like a cluster ending in a value's letter
+        // (procmail's `-ml`).
+        let whole: Vec<&str> = cmd
+            .options
+            .iter()
+            .filter(|o| o.value.is_none())
+            .flat_map(DocOpt::words)
+            .filter(|w| !w.starts_with("--") && w.len() > 2)
+            .collect();
+        if !whole.is_empty() {
+            let _ = writeln!(out, "        {}) ;;", whole.join("|"));
+        }
         if !nothing.is_empty() {
             // A value: the word as typed is the only match, so that bash
             // offers no file names.

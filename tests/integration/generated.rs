@@ -204,6 +204,9 @@ fn bash_completes_flock_like_util_linux() {
     );
     // procmail's two-letter options.
     assert_eq!(bash_complete("lockfile", &["lockfile", "-m"]), "-ml\n-mu\n");
+    // A lock file after them, and a value after -r, even in a cluster.
+    assert_eq!(bash_complete("lockfile", &["lockfile", "-ml", ""]), "");
+    assert_eq!(bash_complete("lockfile", &["lockfile", "-5r", "1"]), "1\n");
     // lockkit's tools, then their options.
     assert!(bash_complete("lockkit", &["lockkit", "fl"]).contains("flock\n"));
     assert_eq!(
