@@ -143,6 +143,23 @@ impl<T: Copy> Opt<T> {
     }
 }
 
+/// `opts` without their `--help` and man page text: what the parser needs.
+/// The binary then carries none of the documentation (`--help` is a
+/// string of its own).
+pub const fn for_parser<T: Copy, const N: usize>(opts: &[Opt<T>]) -> [Opt<T>; N] {
+    let mut out = [opts[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = Opt {
+            help: "",
+            doc: "",
+            ..opts[i]
+        };
+        i += 1;
+    }
+    out
+}
+
 /// An operand, for the man page and the completions.
 #[derive(Debug, Clone, Copy)]
 pub struct Operand {

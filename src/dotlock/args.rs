@@ -9,6 +9,7 @@ use crate::Prog;
 use crate::cnum::atoi;
 use crate::error::{Error, Result};
 use crate::getopt::{Getopt, Item, Spec};
+use crate::opts::Opt;
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
 pub mod codes {
@@ -32,6 +33,9 @@ pub mod defs;
 
 pub use defs::{HELP, USAGE};
 use defs::{Id, OPTIONS};
+
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
 
 /// What to do with the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +122,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
     let mut g = Getopt::new(
         args,
         Spec {
-            options: OPTIONS,
+            options: &PARSED,
             long_options: false,
         },
     );

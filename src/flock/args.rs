@@ -9,12 +9,15 @@ use crate::cnum::{self, NumError};
 use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
-use crate::opts::Read;
+use crate::opts::{Opt, Read};
 
 pub mod defs;
 
 pub use defs::HELP;
 use defs::{Id, OPTIONS};
+
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
 
 /// The `-w` value as util-linux 2.38.1 converts it: whole seconds and
 /// microseconds, truncated toward zero (not yet validated: the kernel judges
@@ -154,7 +157,7 @@ fn shell_command(script: &OsStr) -> Vec<OsString> {
 /// `-c`/`--command`, which flock reads among its operands (or after `--fd`).
 fn is_command_flag(arg: &OsStr) -> bool {
     let arg = arg.as_bytes();
-    OPTIONS
+    PARSED
         .iter()
         .filter(|o| o.read == Read::AfterOperand)
         .any(|o| {
@@ -189,7 +192,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut g = Getopt::new(
         args,
         Spec {
-            options: OPTIONS,
+            options: &PARSED,
             long_options: true,
         },
     );

@@ -29,6 +29,9 @@ pub mod defs;
 pub use defs::{EXAMPLES, HELP, USAGE};
 use defs::{Id, OPTIONS};
 
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
+
 /// `-ml` or `-mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mailbox {
@@ -124,7 +127,7 @@ impl<'a> Tokens<'a> {
     fn option(&mut self) -> Option<Token<'a>> {
         let (&c, rest) = self.cluster.split_first()?;
         let here = self.here;
-        let Some(opt) = OPTIONS.iter().find(|o| o.short.contains(&c)) else {
+        let Some(opt) = PARSED.iter().find(|o| o.short.contains(&c)) else {
             // Anything else must be a sleep time (strtol skips blanks and
             // takes a sign: `- 5` and `-+5` are 5 seconds).
             let (v, digits, after) = strtol_int(self.cluster);
@@ -157,7 +160,7 @@ impl<'a> Tokens<'a> {
             }
             Value::Suffix(_) => {
                 // The whole rest of the argument names which one.
-                let which = OPTIONS.iter().find(|o| {
+                let which = PARSED.iter().find(|o| {
                     o.short.contains(&c)
                         && matches!(o.value, Value::Suffix(s) if s.as_bytes() == rest)
                 });
@@ -193,7 +196,7 @@ impl<'a> Tokens<'a> {
 /// arguments.
 fn long_item(arg: &[u8]) -> Option<Item<'static>> {
     let name = arg.strip_prefix(b"--")?;
-    let opt: &Opt<Id> = OPTIONS
+    let opt: &Opt<Id> = PARSED
         .iter()
         .find(|o| o.long.iter().any(|l| l.as_bytes() == name))?;
     Some(if opt.id == Id::LongHelp {
