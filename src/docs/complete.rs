@@ -49,14 +49,15 @@ fn header(name: &str) -> String {
     )
 }
 
-/// The words completed for a word starting with `-` (`-?` left out: a
-/// glob character, and no one's first choice).
+/// The words that name an option, to complete (`-?` left out: a glob
+/// character, and no one's first choice).
+fn completed(o: &DocOpt) -> impl Iterator<Item = &str> {
+    o.words().filter(|w| *w != "-?")
+}
+
+/// The words completed for a word starting with `-`.
 fn option_words(cmd: &Cmd) -> Vec<&str> {
-    cmd.options
-        .iter()
-        .flat_map(DocOpt::words)
-        .filter(|w| *w != "-?")
-        .collect()
+    cmd.options.iter().flat_map(completed).collect()
 }
 
 /// The options that take a value, with the spellings that take it from the
@@ -65,7 +66,7 @@ fn value_options(cmd: &Cmd) -> impl Iterator<Item = (&DocOpt, Vec<&str>)> {
     cmd.options
         .iter()
         .filter(|o| o.value.is_some())
-        .map(|o| (o, o.words().collect()))
+        .map(|o| (o, completed(o).collect()))
 }
 
 // bash ---------------------------------------------------------------------
@@ -123,7 +124,7 @@ fn bash_tool(out: &mut String, fname: &str, base: usize, cmd: &Cmd) {
         .options
         .iter()
         .filter(|o| o.complete == Complete::CommandString)
-        .flat_map(DocOpt::words)
+        .flat_map(completed)
         .collect();
     if cmd.options_first {
         // Find the first operand: the options end there, and the command
@@ -191,7 +192,7 @@ fn bash_tool(out: &mut String, fname: &str, base: usize, cmd: &Cmd) {
             .options
             .iter()
             .filter(|o| o.value.is_none())
-            .flat_map(DocOpt::words)
+            .flat_map(completed)
             .filter(|w| !w.starts_with("--") && w.len() > 2)
             .collect();
         if !whole.is_empty() {
@@ -260,10 +261,7 @@ fn zsh_specs(cmd: &Cmd) -> Vec<String> {
     let mut specs = Vec::new();
     for o in &cmd.options {
         let desc = zsh_quote(&o.brief);
-        for word in o.words() {
-            if word == "-?" {
-                continue;
-            }
+        for word in completed(o) {
             specs.push(match &o.value {
                 None => format!("'{word}[{desc}]'"),
                 Some(v) => {
@@ -401,15 +399,12 @@ fn fish_options(out: &mut String, name: &str, condition: &str, skip: usize, cmd:
         format!("complete -c {name} -n '{options_condition}'")
     };
     // procmail's `-nnn` has no name to complete.
-    for o in cmd.options.iter().filter(|o| o.words().next().is_some()) {
+    for o in cmd.options.iter().filter(|o| completed(o).next().is_some()) {
         out.push_str(&prefix);
-        for word in o.words() {
+        for word in completed(o) {
             if let Some(long) = word.strip_prefix("--") {
                 let _ = write!(out, " -l {long}");
             } else if let Some(letters) = word.strip_prefix('-') {
-                if letters == "?" {
-                    continue;
-                }
                 // `-ml` is a whole word, not `-m` with a value.
                 let flag = if letters.len() == 1 { "-s" } else { "-o" };
                 let _ = write!(out, " {flag} {}", fish_quote(letters));
