@@ -150,13 +150,11 @@ impl<'a> Tokens<'a> {
                 let (v, _, after) = strtol_int(value);
                 self.here = at;
                 self.cluster = after;
-                let item = match opt.id {
-                    Id::Retries => Item::Retries(v),
-                    Id::LockTimeout => Item::LockTimeout(v),
-                    _ if v < 0 => return self.usage(at),
-                    _ => Item::Suspend(v),
-                };
-                self.token(at, item)
+                // Only a suspend time cannot be negative.
+                if v < 0 && opt.id == Id::Suspend {
+                    return self.usage(at);
+                }
+                self.token(at, item(opt.id, v))
             }
             Value::Suffix(_) => {
                 // The whole rest of the argument names which one.
@@ -172,23 +170,30 @@ impl<'a> Tokens<'a> {
                 }
                 self.mailbox_seen = true;
                 self.cluster = &[];
-                let item = Item::Mailbox(if which.id == Id::MailLock {
-                    Mailbox::Lock
-                } else {
-                    Mailbox::Unlock
-                });
-                self.token(here, item)
+                self.token(here, item(which.id, 0))
             }
             Value::None | Value::Number(_) => {
                 self.cluster = rest;
-                let item = match opt.id {
-                    Id::Invert => Item::Invert,
-                    Id::Version => Item::Version,
-                    _ => Item::Help,
-                };
-                self.token(here, item)
+                self.token(here, item(opt.id, 0))
             }
         }
+    }
+}
+
+/// What an option says, with its number if it takes one.
+fn item(id: Id, v: i32) -> Item<'static> {
+    match id {
+        Id::Version => Item::Version,
+        Id::Sleep => Item::Sleep(v),
+        Id::Retries => Item::Retries(v),
+        Id::LockTimeout => Item::LockTimeout(v),
+        Id::Suspend => Item::Suspend(v),
+        Id::Invert => Item::Invert,
+        Id::MailLock => Item::Mailbox(Mailbox::Lock),
+        Id::MailUnlock => Item::Mailbox(Mailbox::Unlock),
+        Id::Help => Item::Help,
+        Id::LongHelp => Item::LongHelp,
+        Id::LongVersion => Item::LongVersion,
     }
 }
 
@@ -199,11 +204,7 @@ fn long_item(arg: &[u8]) -> Option<Item<'static>> {
     let opt: &Opt<Id> = PARSED
         .iter()
         .find(|o| o.long.iter().any(|l| l.as_bytes() == name))?;
-    Some(if opt.id == Id::LongHelp {
-        Item::LongHelp
-    } else {
-        Item::LongVersion
-    })
+    Some(item(opt.id, 0))
 }
 
 impl<'a> Iterator for Tokens<'a> {
