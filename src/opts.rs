@@ -172,7 +172,7 @@ pub struct Operand {
 
 /// A writer for text built at compile time: run once over an empty buffer
 /// to count the bytes, then over a buffer of that size (see
-/// [`const_text!`]).
+/// [`crate::const_text!`]).
 pub struct Out<'a> {
     buf: &'a mut [u8],
     len: usize,
