@@ -2,8 +2,9 @@
 //! the tools' option definitions (`src/*/args/defs.rs`) and, for `lockkit`
 //! itself and `install-links`, from the suite's clap definition. The man
 //! pages' hand-written text is in `docs/man/*.md` (markup described in
-//! `src/docs/man.rs`), where a `{options}` line stands for the generated OPTIONS.
-//! The generator (`examples/generate.rs`) writes what [`files`] returns.
+//! `src/docs/man.rs`), where a `{options}` line stands for the generated
+//! OPTIONS. The generator (`examples/generate.rs`) writes what [`files`]
+//! returns.
 
 mod complete;
 mod man;
