@@ -1,60 +1,31 @@
+# dotlock completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
 _dotlock() {
-    local i cur prev opts cmd
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        cur="$2"
-    else
-        cur="${COMP_WORDS[COMP_CWORD]}"
-    fi
-    prev="$3"
-    cmd=""
-    opts=""
-
-    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
-    do
-        case "${cmd},${i}" in
-            ",$1")
-                cmd="dotlock"
-                ;;
-            *)
-                ;;
+    local i=1
+    while (( i < COMP_CWORD )); do
+        case ${COMP_WORDS[i]} in
+            --) (( i++ )); break ;;
+            -r|-i|-[!-]*[ri]) (( i += 2 )) ;;
+            -?*) (( i++ )) ;;
+            *) break ;;
         esac
     done
-
-    case "${cmd}" in
-        dotlock)
-            opts="-l -u -t -c -r -i -p -N -m -q -P --help --version"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                -r)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -i)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
+    if (( COMP_CWORD > i )); then
+        local c=$(( i + 1 ))
+        if (( COMP_CWORD == c )); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset "$c"
+        fi
+        return 0
+    fi
+    case $prev in
+        -r|-[!-]*r|-i|-[!-]*i) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version' -- "$cur"))
+    fi
 }
 
-if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _dotlock -o nosort -o bashdefault -o default dotlock
-else
-    complete -F _dotlock -o bashdefault -o default dotlock
-fi
+complete -F _dotlock -o bashdefault -o default dotlock

@@ -1,13 +1,30 @@
-complete -c dotlock -s r -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
-complete -c dotlock -s i -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
-complete -c dotlock -s l -d 'Create the lock (the default)'
-complete -c dotlock -s u -d 'Remove the lock'
-complete -c dotlock -s t -d 'Touch the lock, to keep it fresh'
-complete -c dotlock -s c -d 'Check: exit 0 if a valid lock exists'
-complete -c dotlock -s p -d 'Write a pid into the lock; a lock whose process is gone is stale'
-complete -c dotlock -s N -d 'Write no pid (the default)'
-complete -c dotlock -s m -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
-complete -c dotlock -s q -d 'Quiet'
-complete -c dotlock -s P -d 'Exit with the command\'s status'
-complete -c dotlock -l help -d 'Show the help'
-complete -c dotlock -l version -d 'Show the version'
+# dotlock completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+complete -c dotlock -n '__fish_lockkit_after_operand 1 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=2 -r -i)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'l' -d 'Create the lock (the default)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'u' -d 'Remove the lock'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 't' -d 'Touch the lock, to keep it fresh'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'c' -d 'Check: exit 0 if a valid lock exists'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'q' -d 'Quiet'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'P' -d 'Exit with the command\'s status'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'N' -d 'Write no pid (the default)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -l help -d 'Show this help'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -l version -d 'Show the version'

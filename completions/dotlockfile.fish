@@ -1,13 +1,30 @@
-complete -c dotlockfile -s r -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
-complete -c dotlockfile -s i -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
-complete -c dotlockfile -s l -d 'Create the lock (the default)'
-complete -c dotlockfile -s u -d 'Remove the lock'
-complete -c dotlockfile -s t -d 'Touch the lock, to keep it fresh'
-complete -c dotlockfile -s c -d 'Check: exit 0 if a valid lock exists'
-complete -c dotlockfile -s p -d 'Write a pid into the lock; a lock whose process is gone is stale'
-complete -c dotlockfile -s N -d 'Write no pid (the default)'
-complete -c dotlockfile -s m -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
-complete -c dotlockfile -s q -d 'Quiet'
-complete -c dotlockfile -s P -d 'Exit with the command\'s status'
-complete -c dotlockfile -l help -d 'Show the help'
-complete -c dotlockfile -l version -d 'Show the version'
+# dotlockfile completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+complete -c dotlockfile -n '__fish_lockkit_after_operand 1 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=2 -r -i)'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'l' -d 'Create the lock (the default)'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'u' -d 'Remove the lock'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 't' -d 'Touch the lock, to keep it fresh'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'c' -d 'Check: exit 0 if a valid lock exists'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'q' -d 'Quiet'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'P' -d 'Exit with the command\'s status'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'N' -d 'Write no pid (the default)'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -l help -d 'Show this help'
+complete -c dotlockfile -n 'not __fish_lockkit_after_operand 1 -r -i' -l version -d 'Show the version'

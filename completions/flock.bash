@@ -1,103 +1,35 @@
+# flock completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
 _flock() {
-    local i cur prev opts cmd
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        cur="$2"
-    else
-        cur="${COMP_WORDS[COMP_CWORD]}"
-    fi
-    prev="$3"
-    cmd=""
-    opts=""
-
-    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
-    do
-        case "${cmd},${i}" in
-            ",$1")
-                cmd="flock"
-                ;;
-            *)
-                ;;
+    local i=1
+    while (( i < COMP_CWORD )); do
+        case ${COMP_WORDS[i]} in
+            --) (( i++ )); break ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|-[!-]*[wEc]) (( i += 2 )) ;;
+            -?*) (( i++ )) ;;
+            *) break ;;
         esac
     done
-
-    case "${cmd}" in
-        flock)
-            opts="-s -e -x -u -n -w -E -o -c -F -h -V --shared --exclusive --unlock --nonblock --timeout --conflict-exit-code --close --command --no-fork --fcntl --start --length --fd --verbose --help --version"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --timeout)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -w)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --conflict-exit-code)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -E)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --command)
-                    COMPREPLY=($(compgen -c -- "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -c -- "${cur}"))
-                    return 0
-                    ;;
-                --start)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --length)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --fd)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
+    if (( COMP_CWORD > i )); then
+        local c=$(( i + 1 ))
+        case ${COMP_WORDS[c]} in
+            -c|--command) (( COMP_CWORD == c + 1 )) && COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
+        esac
+        if (( COMP_CWORD == c )); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset "$c"
+        fi
+        return 0
+    fi
+    case $prev in
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose -h --help -V --version' -- "$cur"))
+    fi
 }
 
-if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _flock -o nosort -o bashdefault -o default flock
-else
-    complete -F _flock -o bashdefault -o default flock
-fi
+complete -F _flock -o bashdefault -o default flock

@@ -1,16 +1,33 @@
-complete -c flock -s w -l timeout -d 'Wait for a limited amount of time' -r -f
-complete -c flock -s E -l conflict-exit-code -d 'Exit status after a conflict or timeout' -r -f
-complete -c flock -s c -l command -d 'Run a single command string through the shell' -r -f -a "(__fish_complete_command)"
-complete -c flock -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
-complete -c flock -l length -d 'Length of the lock range (implies --fcntl)' -r -f
-complete -c flock -l fd -d 'Lock this file descriptor and run a command' -r -f
-complete -c flock -s s -l shared -d 'Get a shared lock'
-complete -c flock -s x -s e -l exclusive -d 'Get an exclusive lock (the default)'
-complete -c flock -s u -l unlock -d 'Remove a lock'
-complete -c flock -s n -l nonblock -d 'Fail rather than wait'
-complete -c flock -s o -l close -d 'Close the lock\'s descriptor before running the command'
-complete -c flock -s F -l no-fork -d 'Run the command without forking'
-complete -c flock -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
-complete -c flock -l verbose -d 'Report how long getting the lock took'
-complete -c flock -s h -l help -d 'Display help'
-complete -c flock -s V -l version -d 'Display version'
+# flock completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+complete -c flock -n '__fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -f -a '(__fish_complete_subcommand --fcs-skip=2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 's' -l shared -d 'Get a shared lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'u' -l unlock -d 'Remove a lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'o' -l close -d 'Close file descriptor before running command'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'F' -l no-fork -d 'Execute command without forking'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fd -d 'Lock this file descriptor and run a command' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'

@@ -1,210 +1,101 @@
+# lockkit completion (lockkit); generated from the option definitions by `cargo run --example generate -- .`
 _lockkit() {
-    local i cur prev opts cmd
+    local cur=${COMP_WORDS[COMP_CWORD]}
     COMPREPLY=()
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        cur="$2"
-    else
-        cur="${COMP_WORDS[COMP_CWORD]}"
+    if (( COMP_CWORD == 1 )); then
+        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links -h --help -V --version' -- "$cur"))
+        return 0
     fi
-    prev="$3"
-    cmd=""
-    opts=""
-
-    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
-    do
-        case "${cmd},${i}" in
-            ",$1")
-                cmd="lockkit"
-                ;;
-            lockkit,dotlock)
-                cmd="lockkit__subcmd__dotlock"
-                ;;
-            lockkit,flock)
-                cmd="lockkit__subcmd__flock"
-                ;;
-            lockkit,install-links)
-                cmd="lockkit__subcmd__install__subcmd__links"
-                ;;
-            lockkit,lockfile)
-                cmd="lockkit__subcmd__lockfile"
-                ;;
-            *)
-                ;;
-        esac
-    done
-
-    case "${cmd}" in
-        lockkit)
-            opts="-h -V --help --version flock dotlock lockfile install-links"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        lockkit__subcmd__dotlock)
-            opts="-l -u -t -c -r -i -p -N -m -q -P --help --version"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                -r)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -i)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
-        lockkit__subcmd__flock)
-            opts="-s -e -x -u -n -w -E -o -c -F -h -V --shared --exclusive --unlock --nonblock --timeout --conflict-exit-code --close --command --no-fork --fcntl --start --length --fd --verbose --help --version"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --timeout)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -w)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --conflict-exit-code)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -E)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --command)
-                    COMPREPLY=($(compgen -c -- "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -c -- "${cur}"))
-                    return 0
-                    ;;
-                --start)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --length)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --fd)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
-        lockkit__subcmd__install__subcmd__links)
-            opts="-f -n -r -h --force --dry-run --relative --help"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
-        lockkit__subcmd__lockfile)
-            opts="-r -l -s -! -ml -mu -v -h --help --version"
-            if [[ ${cur} == -* ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                -r)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -l)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -s)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                -m)
-                    COMPREPLY=()
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=()
-            return 0
-            ;;
+    case ${COMP_WORDS[1]} in
+        flock) _lockkit_flock ;;
+        dotlock) _lockkit_dotlock ;;
+        lockfile) _lockkit_lockfile ;;
+        install-links) _lockkit_install_links ;;
     esac
 }
 
-if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _lockkit -o nosort -o bashdefault -o default lockkit
-else
-    complete -F _lockkit -o bashdefault -o default lockkit
-fi
+_lockkit_flock() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    local i=2
+    while (( i < COMP_CWORD )); do
+        case ${COMP_WORDS[i]} in
+            --) (( i++ )); break ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|-[!-]*[wEc]) (( i += 2 )) ;;
+            -?*) (( i++ )) ;;
+            *) break ;;
+        esac
+    done
+    if (( COMP_CWORD > i )); then
+        local c=$(( i + 1 ))
+        case ${COMP_WORDS[c]} in
+            -c|--command) (( COMP_CWORD == c + 1 )) && COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
+        esac
+        if (( COMP_CWORD == c )); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset "$c"
+        fi
+        return 0
+    fi
+    case $prev in
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose -h --help -V --version' -- "$cur"))
+    fi
+}
+
+_lockkit_dotlock() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    local i=2
+    while (( i < COMP_CWORD )); do
+        case ${COMP_WORDS[i]} in
+            --) (( i++ )); break ;;
+            -r|-i|-[!-]*[ri]) (( i += 2 )) ;;
+            -?*) (( i++ )) ;;
+            *) break ;;
+        esac
+    done
+    if (( COMP_CWORD > i )); then
+        local c=$(( i + 1 ))
+        if (( COMP_CWORD == c )); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset "$c"
+        fi
+        return 0
+    fi
+    case $prev in
+        -r|-[!-]*r|-i|-[!-]*i) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version' -- "$cur"))
+    fi
+}
+
+_lockkit_lockfile() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    case $prev in
+        -ml|-mu) ;;
+        -r|-[!-]*r|-l|-[!-]*l|-s|-[!-]*s) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-v -r -l -s -! -ml -mu -h --help --version' -- "$cur"))
+    fi
+}
+
+_lockkit_install_links() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-f --force -n --dry-run -r --relative -h --help' -- "$cur"))
+    else
+        COMPREPLY=($(compgen -d -- "$cur"))
+    fi
+}
+
+complete -F _lockkit -o bashdefault -o default lockkit

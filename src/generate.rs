@@ -3,9 +3,8 @@
 //!
 //! They are committed; `cargo run --example generate -- .` rewrites them,
 //! and a test fails when the committed files differ from what the code
-//! generates. The generator is a developer's tool, so it lives in an example
-//! rather than in the installed binary (which it would make a third larger:
-//! see docs/benchmarks.md).
+//! generates. The generator is a developer's tool, so it runs as an example
+//! and nothing of it is linked into the installed binary.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;

@@ -13,44 +13,44 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use crate::opts::{Opt, Read, Value};
+
 /// Whether an option takes an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HasArg {
+enum HasArg {
     No,
     Required,
 }
 
-/// A short option letter.
-#[derive(Debug, Clone, Copy)]
-pub struct Short<T> {
-    pub letter: u8,
-    pub has_arg: HasArg,
-    pub id: T,
+fn has_arg<T>(opt: &Opt<T>) -> HasArg {
+    match opt.value {
+        Value::Required(_) => HasArg::Required,
+        _ => HasArg::No,
+    }
 }
 
-/// A long option, in the order of the C table (which decides how ambiguity
-/// is reported).
-#[derive(Debug, Clone, Copy)]
-pub struct Long<T> {
-    pub name: &'static str,
-    pub has_arg: HasArg,
-    pub id: T,
-    /// An option the reference release does not have. Abbreviations resolve
-    /// to the reference's own options first, so an abbreviation that worked
-    /// with the reference (`--s` for `--shared`) keeps its meaning even
-    /// though an extension (`--start`) shares the prefix.
-    pub extension: bool,
-}
-
-/// An option table.
+/// An option table: a tool's definitions (only those read among the
+/// options take part; long names in table order, which decides how
+/// ambiguity is reported).
 #[derive(Debug, Clone, Copy)]
 pub struct Spec<'a, T> {
-    pub shorts: &'a [Short<T>],
-    pub longs: &'a [Long<T>],
+    pub options: &'a [Opt<T>],
     /// `getopt_long` (true) or plain `getopt` (false). Plain getopt has no
     /// long options: `--bogus` is the cluster `-`, `b`, … and fails on `-`.
-    /// A tool using it may still accept its `longs` spelled out in full.
+    /// A tool using it may still accept its long names spelled out in full.
     pub long_options: bool,
+}
+
+impl<'a, T> Spec<'a, T> {
+    fn parsed(&self) -> impl Iterator<Item = &'a Opt<T>> {
+        self.options.iter().filter(|o| o.read == Read::Options)
+    }
+
+    /// Every long name, with its option, in table order.
+    fn longs(&self) -> impl Iterator<Item = (&'a Opt<T>, &'static str)> {
+        self.parsed()
+            .flat_map(|o| o.long.iter().map(move |name| (o, *name)))
+    }
 }
 
 /// A mistake in the arguments, as glibc reports it.
@@ -183,13 +183,12 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
         }
         let found = self
             .spec
-            .shorts
-            .iter()
-            .find(|s| s.letter == letter && letter != b':');
+            .parsed()
+            .find(|o| o.short.contains(&letter) && letter != b':');
         let Some(opt) = found else {
             return Item::Mistake(Mistake::InvalidShort(letter));
         };
-        match opt.has_arg {
+        match has_arg(opt) {
             HasArg::No => Item::Opt(opt.id, None),
             HasArg::Required if !last => {
                 let value = OsStr::from_bytes(&arg[self.cluster..]);
@@ -214,8 +213,8 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
             Some(eq) => (&text[..eq], Some(OsStr::from_bytes(&text[eq + 1..]))),
             None => (text, None),
         };
-        let opt = match self.lookup(name) {
-            Ok(opt) => opt,
+        let (opt, name) = match self.lookup(name) {
+            Ok(found) => found,
             Err(candidates) if candidates.is_empty() => {
                 return Item::Mistake(Mistake::UnknownLong(OsStr::from_bytes(text).into()));
             }
@@ -226,34 +225,35 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
                 });
             }
         };
-        match (opt.has_arg, value) {
+        match (has_arg(opt), value) {
             (HasArg::No, None) => Item::Opt(opt.id, None),
-            (HasArg::No, Some(_)) => Item::Mistake(Mistake::LongTakesNoArg(opt.name)),
+            (HasArg::No, Some(_)) => Item::Mistake(Mistake::LongTakesNoArg(name)),
             (HasArg::Required, Some(v)) => Item::Opt(opt.id, Some(v)),
             (HasArg::Required, None) => match self.args.get(self.optind) {
                 Some(v) => {
                     self.optind += 1;
                     Item::Opt(opt.id, Some(v.as_os_str()))
                 }
-                None => Item::Mistake(Mistake::LongNeedsArg(opt.name)),
+                None => Item::Mistake(Mistake::LongNeedsArg(name)),
             },
         }
     }
 
-    /// Find a long option by exact name or unambiguous prefix. On failure,
-    /// the ambiguous candidates (empty when nothing matches).
-    fn lookup(&self, name: &[u8]) -> Result<&'a Long<T>, Vec<&'static str>> {
-        let longs = self.spec.longs;
-        if let Some(exact) = longs.iter().find(|l| l.name.as_bytes() == name) {
+    /// Find a long option by exact name or unambiguous prefix: the option
+    /// and its full name. On failure, the ambiguous candidates (empty when
+    /// nothing matches).
+    fn lookup(&self, name: &[u8]) -> Result<(&'a Opt<T>, &'static str), Vec<&'static str>> {
+        if let Some(exact) = self.spec.longs().find(|(_, l)| l.as_bytes() == name) {
             return Ok(exact);
         }
-        let matches = |l: &&Long<T>| l.name.as_bytes().starts_with(name);
+        let matches = |(_, l): &(&Opt<T>, &str)| l.as_bytes().starts_with(name);
         // The reference's own options win an abbreviation over extensions.
-        let core_match = longs.iter().filter(matches).any(|l| !l.extension);
-        let mut candidates = longs
-            .iter()
+        let core_match = self.spec.longs().filter(matches).any(|(o, _)| !o.extension);
+        let mut candidates = self
+            .spec
+            .longs()
             .filter(matches)
-            .filter(|l| !core_match || !l.extension);
+            .filter(|(o, _)| !core_match || !o.extension);
         let Some(first) = candidates.next() else {
             return Err(Vec::new());
         };
@@ -261,13 +261,13 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
         // such as `--nb` for `--nonblocking`) is no ambiguity, and only those
         // that differ from the first are listed with it.
         let differing: Vec<&'static str> = candidates
-            .filter(|l| l.id != first.id || l.has_arg != first.has_arg)
-            .map(|l| l.name)
+            .filter(|(o, _)| o.id != first.0.id || has_arg(o) != has_arg(first.0))
+            .map(|(_, l)| l)
             .collect();
         if differing.is_empty() {
             Ok(first)
         } else {
-            let mut all = vec![first.name];
+            let mut all = vec![first.1];
             all.extend(differing);
             Err(all)
         }
@@ -299,12 +299,7 @@ impl<'a, T: Copy + PartialEq> Iterator for Getopt<'a, T> {
             self.done = true;
             return None;
         }
-        let exact_long = || {
-            self.spec
-                .longs
-                .iter()
-                .any(|l| l.name.as_bytes() == &bytes[2..])
-        };
+        let exact_long = || self.spec.longs().any(|(_, l)| l.as_bytes() == &bytes[2..]);
         if bytes[1] == b'-' && (self.spec.long_options || exact_long()) {
             return Some(self.long());
         }
@@ -328,43 +323,18 @@ mod tests {
         Start,
     }
 
-    const SHORTS: &[Short<O>] = &[
-        Short {
-            letter: b's',
-            has_arg: HasArg::No,
-            id: O::Shared,
-        },
-        Short {
-            letter: b'n',
-            has_arg: HasArg::No,
-            id: O::NonBlock,
-        },
-        Short {
-            letter: b'w',
-            has_arg: HasArg::Required,
-            id: O::Wait,
-        },
-    ];
-
-    const fn long(name: &'static str, has_arg: HasArg, id: O, extension: bool) -> Long<O> {
-        Long {
-            name,
-            has_arg,
-            id,
-            extension,
-        }
+    const fn opt(id: O, short: &'static [u8], long: &'static [&'static str]) -> Opt<O> {
+        Opt::new(id, short, long)
     }
 
-    const LONGS: &[Long<O>] = &[
-        long("shared", HasArg::No, O::Shared, false),
-        long("nonblocking", HasArg::No, O::NonBlock, false),
-        long("nb", HasArg::No, O::NonBlock, false),
-        long("timeout", HasArg::Required, O::Wait, false),
-        long("wait", HasArg::Required, O::Wait, false),
-        long("no-fork", HasArg::No, O::NoFork, false),
-        long("verbose", HasArg::No, O::Verbose, false),
-        long("version", HasArg::No, O::Version, false),
-        long("start", HasArg::Required, O::Start, true),
+    const OPTIONS: &[Opt<O>] = &[
+        opt(O::Shared, b"s", &["shared"]),
+        opt(O::NonBlock, b"n", &["nonblocking", "nb"]),
+        opt(O::Wait, b"w", &["timeout", "wait"]).value("secs"),
+        opt(O::NoFork, b"", &["no-fork"]),
+        opt(O::Verbose, b"", &["verbose"]),
+        opt(O::Version, b"", &["version"]),
+        opt(O::Start, b"", &["start"]).value("offset").extension(),
     ];
 
     fn parse(args: &[&str]) -> (Vec<Item<'static, O>>, Vec<String>) {
@@ -372,8 +342,7 @@ mod tests {
         let mut g = Getopt::new(
             args,
             Spec {
-                shorts: SHORTS,
-                longs: LONGS,
+                options: OPTIONS,
                 long_options: true,
             },
         );
@@ -455,8 +424,7 @@ mod tests {
         let args: &'static [OsString] =
             Box::leak(["--start", "--bogus"].iter().map(OsString::from).collect());
         let spec = Spec {
-            shorts: SHORTS,
-            longs: LONGS,
+            options: OPTIONS,
             long_options: false,
         };
         let items: Vec<_> = Getopt::new(args, spec).collect();

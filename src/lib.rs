@@ -6,7 +6,9 @@
 //!   the command);
 //! * [`flock`]: the front end of each tool (grammar, messages, exit codes);
 //! * [`error`], [`stdio`], [`getopt`], [`cnum`]: what every front end needs
-//!   to behave byte for byte like the C tools.
+//!   to behave byte for byte like the C tools;
+//! * [`opts`]: the type of each tool's option table, from which its parser,
+//!   `--help` and (through [`docs`]) man page and completions are made.
 
 use std::ffi::OsString;
 
@@ -20,6 +22,7 @@ pub mod getopt;
 pub mod install;
 pub mod lock;
 pub mod lockfile;
+pub mod opts;
 pub mod stdio;
 pub mod suite;
 

@@ -1,247 +1,491 @@
-//! Shell completions, from the clap definitions, by clap_complete.
+//! Shell completions (bash, zsh, fish), written from the option
+//! definitions.
 //!
-//! fish's scripts are clap_complete's as they are. Its bash script needs
-//! three adjustments to complete as util-linux's flock completion does, and
-//! its zsh script one, made here on the generated text (each one checked,
-//! so that a change in clap_complete's output fails loudly instead of being
-//! silently left unadjusted):
-//!
-//! 1. clap_complete offers the option list for every word that does not
-//!    start with `-`, even where a tool expects a file (`flock <TAB>`,
-//!    `flock -n <TAB>`). In a tool's part of the script (one without
-//!    subcommands), only a word starting with `-` gets the options; other
-//!    words get nothing, so bash's own file name completion (`-o default`)
-//!    takes over.
-//! 2. clap_complete completes file names after an option whose value is a
-//!    command (flock's `-c`); it gets command names (`compgen -c`).
-//! 3. An option whose value must be attached (lockfile's `-ml`, `-mu`) is
-//!    offered as its attached forms instead of as `-m` with a separate
-//!    value.
-//!
-//! And zsh's one: for a command operand after another operand (flock's
-//! `file command…`), clap_complete's `*::` spec hands the command's
-//! completion all the operands, so the lock file is taken for the command;
-//! `*:::` hands it only its own words (`flock x.lock mkdi<TAB>` completes
-//! `mkdir`, and then mkdir's own arguments).
+//! They complete as util-linux's flock completion does: options for a word
+//! that starts with `-`, nothing of their own for an option's value (never
+//! file names), command names for a command string, file names (the
+//! shell's own) for a lock file, and, past the lock file of a tool that
+//! runs a command, the command and its own arguments.
 
-use clap::{Command, ValueHint};
-use clap_complete::aot::{Generator, Shell};
+use std::fmt::Write;
 
-/// Options whose value must be written in the same word, by tool, with
-/// the values: procmail's `-ml` and `-mu`.
-const ATTACHED: &[(&str, char, &[&str])] = &[("lockfile", 'm', &["l", "u"])];
+use super::{Cmd, DocOpt};
+use crate::opts::Complete;
 
-/// One completion script: its file name in `completions/` and contents.
-pub fn completion(shell: Shell, bin_name: &str, cmd: &Command) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    clap_complete::aot::generate(shell, &mut cmd.clone(), bin_name, &mut buf);
-    let script = String::from_utf8(buf).expect("clap_complete writes UTF-8");
-    let script = match shell {
-        Shell::Bash => fix_bash(&script, cmd),
-        Shell::Zsh => fix_zsh(&script, cmd),
-        _ => script,
-    };
-    (shell.file_name(bin_name), script.into_bytes())
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
-/// The zsh adjustment (see the module documentation).
-fn fix_zsh(script: &str, cmd: &Command) -> String {
-    // Commands whose command operand follows another operand.
-    let expected = std::iter::once(cmd)
-        .chain(cmd.get_subcommands())
-        .filter(|c| {
-            c.get_positionals()
-                .skip(1)
-                .any(|a| a.get_value_hint() == ValueHint::CommandWithArguments)
-        })
-        .count();
-    let mut made = 0;
-    let mut out: Vec<String> = Vec::new();
-    for line in script.lines() {
-        match line.strip_prefix("'*::") {
-            Some(rest) if line.ends_with(":_cmdambivalent' \\") => {
-                out.push(format!("'*:::{rest}"));
-                made += 1;
-            }
-            _ => out.push(line.to_owned()),
+impl Shell {
+    pub const ALL: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
+
+    /// The file name in `completions/`, as each shell's loader expects it.
+    pub fn file_name(self, name: &str) -> String {
+        match self {
+            Shell::Bash => format!("{name}.bash"),
+            Shell::Zsh => format!("_{name}"),
+            Shell::Fish => format!("{name}.fish"),
         }
     }
-    assert_eq!(
-        made,
-        expected,
-        "clap_complete's zsh script for {} is not shaped as src/docs/complete.rs expects",
-        cmd.get_name()
+}
+
+/// One completion script: its file name in `completions/` and contents.
+pub fn completion(shell: Shell, name: &str, cmd: &Cmd) -> (String, String) {
+    let script = match shell {
+        Shell::Bash => bash(name, cmd),
+        Shell::Zsh => zsh(name, cmd),
+        Shell::Fish => fish(name, cmd),
+    };
+    (shell.file_name(name), script)
+}
+
+fn header(name: &str) -> String {
+    format!(
+        "# {name} completion (lockkit); generated from the option definitions by \
+         `cargo run --example generate -- .`\n"
+    )
+}
+
+/// The words that name an option, to complete (`-?` left out: a glob
+/// character, and no one's first choice).
+fn completed(o: &DocOpt) -> impl Iterator<Item = &str> {
+    o.words().filter(|w| *w != "-?")
+}
+
+/// The words completed for a word starting with `-`.
+fn option_words(cmd: &Cmd) -> Vec<&str> {
+    cmd.options.iter().flat_map(completed).collect()
+}
+
+/// The options that take a value, with the spellings that take it from the
+/// next word.
+fn value_options(cmd: &Cmd) -> impl Iterator<Item = (&DocOpt, Vec<&str>)> {
+    cmd.options
+        .iter()
+        .filter(|o| o.value.is_some())
+        .map(|o| (o, completed(o).collect()))
+}
+
+// bash ---------------------------------------------------------------------
+
+fn bash(name: &str, cmd: &Cmd) -> String {
+    let mut out = header(name);
+    if cmd.subcommands.is_empty() {
+        bash_tool(&mut out, &format!("_{name}"), 0, cmd);
+    } else {
+        let fname = |s: &str| format!("_{name}_{}", s.replace('-', "_"));
+        let mut words: Vec<&str> = cmd.subcommands.iter().map(|s| s.name.as_str()).collect();
+        words.extend(option_words(cmd));
+        let _ = write!(
+            out,
+            "_{name}() {{\n    \
+             local cur=${{COMP_WORDS[COMP_CWORD]}}\n    \
+             COMPREPLY=()\n    \
+             if (( COMP_CWORD == 1 )); then\n        \
+             COMPREPLY=($(compgen -W '{}' -- \"$cur\"))\n        \
+             return 0\n    \
+             fi\n    \
+             case ${{COMP_WORDS[1]}} in\n",
+            words.join(" ")
+        );
+        for sub in &cmd.subcommands {
+            let _ = writeln!(out, "        {}) {} ;;", sub.name, fname(&sub.name));
+        }
+        out.push_str("    esac\n}\n");
+        for sub in &cmd.subcommands {
+            out.push('\n');
+            bash_tool(&mut out, &fname(&sub.name), 1, sub);
+        }
+    }
+    let _ = write!(
+        out,
+        "\ncomplete -F _{name} -o bashdefault -o default {name}\n"
     );
-    out.push(String::new());
-    out.join("\n")
+    out
 }
 
-/// The words of an `opts="…"` line that lists a part's options, if it is
-/// one (the script also starts with an empty `opts=""`).
-fn opts_line(line: &str) -> Option<Vec<&str>> {
-    let words = line.trim().strip_prefix("opts=\"")?.strip_suffix('"')?;
-    Some(words.split_whitespace().collect()).filter(|w: &Vec<&str>| !w.is_empty())
-}
-
-/// What to adjust in one tool's part of the script.
-#[derive(Default)]
-struct ToolFixes {
-    /// Spellings of the options whose value is a command.
-    command_options: Vec<String>,
-    /// Attached options (`-m`) and their values.
-    attached: Vec<(String, &'static [&'static str])>,
-}
-
-/// The adjustments of the command (first) and of each subcommand, by name.
-fn tool_fixes(cmd: &Command) -> Vec<(String, ToolFixes)> {
-    let mut out = Vec::new();
-    for tool in std::iter::once(cmd).chain(cmd.get_subcommands()) {
-        let command_options = tool
-            .get_arguments()
-            .filter(|a| {
-                !a.is_positional()
-                    && matches!(
-                        a.get_value_hint(),
-                        ValueHint::CommandName | ValueHint::CommandString
-                    )
-            })
-            .flat_map(|a| {
-                let shorts = a.get_short_and_visible_aliases().unwrap_or_default();
-                let longs = a.get_long_and_visible_aliases().unwrap_or_default();
-                shorts
-                    .into_iter()
-                    .map(|c| format!("-{c}"))
-                    .chain(longs.into_iter().map(|l| format!("--{l}")))
-            })
-            .collect();
-        let attached = ATTACHED
+/// A command's function; `base` is the index of its name in `COMP_WORDS`.
+fn bash_tool(out: &mut String, fname: &str, base: usize, cmd: &Cmd) {
+    let takes_next: Vec<&str> = value_options(cmd).flat_map(|(_, w)| w).collect();
+    // A cluster of letters ending with one that takes a value: `-nw 5`.
+    let letters: String = value_options(cmd)
+        .flat_map(|(o, _)| o.shorts.iter().filter_map(|s| s.strip_prefix('-')))
+        .collect();
+    let _ = write!(
+        out,
+        "{fname}() {{\n    \
+         local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}}\n    \
+         COMPREPLY=()\n"
+    );
+    let command_string: Vec<&str> = cmd
+        .options
+        .iter()
+        .filter(|o| o.complete == Complete::CommandString)
+        .flat_map(completed)
+        .collect();
+    if cmd.options_first {
+        // Find the first operand: the options end there, and the command
+        // follows it.
+        let mut skip_value = takes_next.join("|");
+        if !letters.is_empty() {
+            let _ = write!(skip_value, "|-[!-]*[{letters}]");
+        }
+        let _ = write!(
+            out,
+            "    local i={}\n    \
+             while (( i < COMP_CWORD )); do\n        \
+             case ${{COMP_WORDS[i]}} in\n            \
+             --) (( i++ )); break ;;\n",
+            base + 1
+        );
+        if !takes_next.is_empty() {
+            let _ = writeln!(out, "            {skip_value}) (( i += 2 )) ;;");
+        }
+        out.push_str(
+            "            -?*) (( i++ )) ;;\n            \
+             *) break ;;\n        \
+             esac\n    \
+             done\n    \
+             if (( COMP_CWORD > i )); then\n        \
+             local c=$(( i + 1 ))\n",
+        );
+        if !command_string.is_empty() {
+            let _ = write!(
+                out,
+                "        case ${{COMP_WORDS[c]}} in\n            \
+                 {}) (( COMP_CWORD == c + 1 )) && COMPREPLY=($(compgen -c -- \"$cur\")); return 0 ;;\n        \
+                 esac\n",
+                command_string.join("|")
+            );
+        }
+        out.push_str(
+            "        if (( COMP_CWORD == c )); then\n            \
+             COMPREPLY=($(compgen -c -- \"$cur\"))\n        \
+             elif declare -F _command_offset >/dev/null; then\n            \
+             _command_offset \"$c\"\n        \
+             fi\n        \
+             return 0\n    \
+             fi\n",
+        );
+    }
+    let mut nothing: Vec<String> = Vec::new();
+    let mut commands: Vec<String> = Vec::new();
+    for (o, words) in value_options(cmd) {
+        let list = match o.complete {
+            Complete::CommandString => &mut commands,
+            _ => &mut nothing,
+        };
+        list.extend(words.iter().map(|w| (*w).to_owned()));
+        // At the end of a cluster of letters, too.
+        for letter in o.shorts.iter().filter_map(|s| s.strip_prefix('-')) {
+            list.push(format!("-[!-]*{letter}"));
+        }
+    }
+    if !nothing.is_empty() || !commands.is_empty() {
+        out.push_str("    case $prev in\n");
+        // Whole words that look like a cluster ending in a value's letter
+        // (procmail's `-ml`).
+        let whole: Vec<&str> = cmd
+            .options
             .iter()
-            .filter(|(name, _, _)| *name == tool.get_name())
-            .map(|(_, c, values)| (format!("-{c}"), *values))
+            .filter(|o| o.value.is_none())
+            .flat_map(completed)
+            .filter(|w| !w.starts_with("--") && w.len() > 2)
             .collect();
-        out.push((
-            tool.get_name().to_owned(),
-            ToolFixes {
-                command_options,
-                attached,
-            },
-        ));
+        if !whole.is_empty() {
+            let _ = writeln!(out, "        {}) ;;", whole.join("|"));
+        }
+        if !nothing.is_empty() {
+            // A value: the word as typed is the only match, so that bash
+            // offers no file names.
+            let _ = writeln!(
+                out,
+                "        {}) COMPREPLY=(\"$cur\"); compopt -o nospace 2>/dev/null; return 0 ;;",
+                nothing.join("|")
+            );
+        }
+        if !commands.is_empty() {
+            let _ = writeln!(
+                out,
+                "        {}) COMPREPLY=($(compgen -c -- \"$cur\")); return 0 ;;",
+                commands.join("|")
+            );
+        }
+        out.push_str("    esac\n");
+    }
+    let _ = write!(
+        out,
+        "    if [[ $cur == -* ]]; then\n        \
+         COMPREPLY=($(compgen -W '{}' -- \"$cur\"))\n",
+        option_words(cmd).join(" ")
+    );
+    if cmd.operands.iter().any(|a| a.complete == Complete::Dirs) {
+        out.push_str("    else\n        COMPREPLY=($(compgen -d -- \"$cur\"))\n");
+    }
+    out.push_str("    fi\n}\n");
+}
+
+// zsh ----------------------------------------------------------------------
+
+/// Text inside a single-quoted `_arguments` spec.
+fn zsh_quote(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            '[' | ']' | ':' | '\\' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
     }
     out
 }
 
-/// The adjustments described in the module documentation.
-fn fix_bash(script: &str, cmd: &Command) -> String {
-    const FALLBACK: &str = r#"COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )"#;
-    const FILES: &str = r#"COMPREPLY=($(compgen -f "${cur}"))"#;
-    let fixes = tool_fixes(cmd);
-    let none = ToolFixes::default();
+fn zsh_action(complete: Complete) -> &'static str {
+    match complete {
+        Complete::Nothing => "",
+        Complete::Files => "_files",
+        Complete::Dirs => "_files -/",
+        Complete::CommandString => "_cmdstring",
+        Complete::CommandWithArgs => "_cmdambivalent",
+    }
+}
 
-    let mut out = Vec::new();
-    // Adjustments made, and expected.
-    let (mut made, mut expected) = (0, 0);
-    // The tool whose part of the script this is.
-    let mut tool = &none;
-    // In a tool's part of the script: whether its option test and its
-    // fallback are still to be adjusted.
-    let (mut tool_test, mut tool_fallback) = (false, false);
-    let mut after_esac = false;
-    // The last `pattern)` line: a part of the script, or a `case "${prev}"`
-    // branch.
-    let mut pattern: Option<String> = None;
-    for line in script.lines() {
-        let indent = &line[..line.len() - line.trim_start().len()];
-        let trimmed = line.trim();
-        let mut new = line.to_owned();
-        if let Some(words) = opts_line(line) {
-            // A part of the script: `flock)` or `lockkit__subcmd__flock)`.
-            let part = pattern.as_deref().unwrap_or_default();
-            tool = match part.split_once("__subcmd__") {
-                None => &fixes[0].1,
-                Some((_, sub)) => fixes[1..]
-                    .iter()
-                    .find(|(n, _)| n.replace('-', "__subcmd__") == sub)
-                    .map_or(&none, |(_, f)| f),
-            };
-            if words.iter().all(|w| w.starts_with('-')) {
-                (tool_test, tool_fallback) = (true, true);
-                expected += 2;
-            }
-            expected += tool.command_options.len() + 2 * tool.attached.len();
-            let mut words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
-            for (opt, values) in &tool.attached {
-                if let Some(i) = words.iter().position(|w| w == opt) {
-                    words.splice(i..=i, values.iter().map(|v| format!("{opt}{v}")));
-                    made += 1;
+/// A command's `_arguments` specs, one a line.
+fn zsh_specs(cmd: &Cmd) -> Vec<String> {
+    let mut specs = Vec::new();
+    for o in &cmd.options {
+        let desc = zsh_quote(&o.brief);
+        for word in completed(o) {
+            specs.push(match &o.value {
+                None => format!("'{word}[{desc}]'"),
+                Some(v) => {
+                    // `-w5` or `-w 5`; `--wait=5` or `--wait 5`.
+                    let how = if word.starts_with("--") { '=' } else { '+' };
+                    let action = zsh_action(o.complete);
+                    format!("'{word}{how}[{desc}]:{}:{action}'", zsh_quote(v))
                 }
-            }
-            new = format!("{indent}opts=\"{}\"", words.join(" "));
-        } else if tool_test && trimmed.starts_with("if [[ ${cur} == -* || ${COMP_CWORD} -eq ") {
-            new = format!("{indent}if [[ ${{cur}} == -* ]] ; then");
-            tool_test = false;
-            made += 1;
-        } else if tool_fallback && after_esac && trimmed == FALLBACK {
-            new = format!("{indent}COMPREPLY=()");
-            tool_fallback = false;
-            made += 1;
-        } else if let Some(p) = &pattern {
-            if tool.command_options.contains(p) && trimmed == FILES {
-                new = format!("{indent}COMPREPLY=($(compgen -c -- \"${{cur}}\"))");
-                made += 1;
-            } else if tool.attached.iter().any(|(opt, _)| opt == p)
-                && trimmed.starts_with("COMPREPLY=")
-            {
-                // `-m l` is not `-ml`: nothing to offer after a lone `-m`.
-                new = format!("{indent}COMPREPLY=()");
-                made += 1;
+            });
+        }
+    }
+    for (n, a) in cmd.operands.iter().enumerate() {
+        let action = zsh_action(a.complete);
+        let name = zsh_quote(&a.name);
+        specs.push(match (a.repeated, a.complete) {
+            (true, _) => format!("'*:{name}:{action}'"),
+            // Only its own words: the command's name, then its arguments.
+            (_, Complete::CommandWithArgs) => format!("'*:::{name}:{action}'"),
+            _ => format!("'{}:{name}:{action}'", n + 1),
+        });
+    }
+    specs
+}
+
+fn zsh_arguments(out: &mut String, indent: &str, extra: &str, cmd: &Cmd) {
+    let _ = write!(out, "{indent}_arguments -s -S{extra} :");
+    for spec in zsh_specs(cmd) {
+        let _ = write!(out, " \\\n{indent}    {spec}");
+    }
+}
+
+fn zsh(name: &str, cmd: &Cmd) -> String {
+    let mut out = format!("#compdef {name}\n\n{}\n_{name}() {{\n", header(name));
+    if cmd.subcommands.is_empty() {
+        zsh_arguments(&mut out, "    ", "", cmd);
+        out.push('\n');
+    } else {
+        out.push_str("    local curcontext=\"$curcontext\" state line\n");
+        zsh_arguments(&mut out, "    ", " -C", cmd);
+        let _ = write!(
+            out,
+            " \\\n        ':: :_{name}_commands' \\\n        '*::: :->tool' && return 0\n    \
+             [[ $state == tool ]] || return 1\n    \
+             words=($line[1] \"${{words[@]}}\")\n    \
+             (( CURRENT += 1 ))\n    \
+             curcontext=\"${{curcontext%:*:*}}:{name}-$line[1]:\"\n    \
+             case $line[1] in\n"
+        );
+        for sub in &cmd.subcommands {
+            let _ = writeln!(out, "    ({})", sub.name);
+            zsh_arguments(&mut out, "        ", "", sub);
+            out.push_str("\n        ;;\n");
+        }
+        let _ = write!(
+            out,
+            "    esac\n}}\n\n_{name}_commands() {{\n    local commands; commands=("
+        );
+        for sub in &cmd.subcommands {
+            let _ = write!(
+                out,
+                "\n        '{}:{}'",
+                sub.name,
+                zsh_quote(&sub.about)
+                    .replace("\\[", "[")
+                    .replace("\\]", "]")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n    )\n    _describe -t commands '{name} tools' commands \"$@\""
+        );
+    }
+    let _ = write!(
+        out,
+        "}}\n\nif [ \"$funcstack[1]\" = \"_{name}\" ]; then\n    \
+         _{name} \"$@\"\nelse\n    compdef _{name} {name}\nfi\n"
+    );
+    out
+}
+
+// fish ---------------------------------------------------------------------
+
+fn fish_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Whether the command line has reached the first operand, after `skip`
+/// words (the tool's name; or `lockkit` and the tool's name). The other
+/// arguments are the options that take the next word as their value.
+const FISH_AFTER_OPERAND: &str = "\
+function __fish_lockkit_after_operand --argument-names skip
+    set -l words (commandline -opc)
+    set -e words[1..$skip]
+    set -l value 0
+    for w in $words
+        if test $value = 1
+            set value 0
+        else if contains -- $w $argv[2..-1]
+            set value 1
+        else if not string match -q -- '-?*' $w
+            return 0
+        end
+    end
+    return 1
+end
+";
+
+/// `complete` lines for a command's options, under `condition` (fish
+/// code, or empty), and, for a tool whose operand is followed by a command,
+/// that command's completion after it. `skip`: the words before the tool's
+/// options.
+fn fish_options(out: &mut String, name: &str, condition: &str, skip: usize, cmd: &Cmd) {
+    let and = |extra: &str| match (condition.is_empty(), extra.is_empty()) {
+        (_, true) => condition.to_owned(),
+        (true, false) => extra.to_owned(),
+        (false, false) => format!("{condition}; and {extra}"),
+    };
+    let mut options_condition = and("");
+    if cmd.options_first {
+        let values: Vec<&str> = value_options(cmd).flat_map(|(_, w)| w).collect();
+        let test = format!("__fish_lockkit_after_operand {skip} {}", values.join(" "));
+        options_condition = and(&format!("not {test}"));
+        let _ = writeln!(
+            out,
+            "complete -c {name} -n '{}' -f -a \
+             '(__fish_complete_subcommand --fcs-skip={} {})'",
+            and(&test),
+            skip + 1,
+            values.join(" ")
+        );
+    }
+    let prefix = if options_condition.is_empty() {
+        format!("complete -c {name}")
+    } else {
+        format!("complete -c {name} -n '{options_condition}'")
+    };
+    // procmail's `-nnn` has no name to complete.
+    for o in cmd.options.iter().filter(|o| completed(o).next().is_some()) {
+        out.push_str(&prefix);
+        for word in completed(o) {
+            if let Some(long) = word.strip_prefix("--") {
+                let _ = write!(out, " -l {long}");
+            } else if let Some(letters) = word.strip_prefix('-') {
+                // `-ml` is a whole word, not `-m` with a value.
+                let flag = if letters.len() == 1 { "-s" } else { "-o" };
+                let _ = write!(out, " {flag} {}", fish_quote(letters));
             }
         }
-        pattern = trimmed.strip_suffix(')').map(str::to_owned);
-        after_esac = trimmed == "esac";
-        out.push(new);
+        let _ = write!(out, " -d {}", fish_quote(&o.brief));
+        if o.value.is_some() {
+            out.push_str(" -r -f");
+            if o.complete == Complete::CommandString {
+                out.push_str(" -a '(__fish_complete_command)'");
+            }
+        }
+        out.push('\n');
     }
-    assert_eq!(
-        made,
-        expected,
-        "clap_complete's bash script for {} is not shaped as src/docs/complete.rs expects",
-        cmd.get_name()
-    );
-    out.push(String::new());
-    out.join("\n")
+    if cmd.operands.iter().any(|a| a.complete == Complete::Dirs) {
+        let _ = writeln!(
+            out,
+            "{prefix} -f -a '(__fish_complete_directories (commandline -ct))'"
+        );
+    }
+}
+
+fn fish(name: &str, cmd: &Cmd) -> String {
+    let mut out = header(name);
+    let tools = std::iter::once(cmd).chain(&cmd.subcommands);
+    if tools.clone().any(|c| c.options_first) {
+        out.push_str(FISH_AFTER_OPERAND);
+    }
+    if cmd.subcommands.is_empty() {
+        fish_options(&mut out, name, "", 1, cmd);
+        return out;
+    }
+    fish_options(&mut out, name, "__fish_use_subcommand", 1, cmd);
+    for sub in &cmd.subcommands {
+        let _ = writeln!(
+            out,
+            "complete -c {name} -n __fish_use_subcommand -f -a {} -d {}",
+            sub.name,
+            fish_quote(&sub.about)
+        );
+    }
+    for sub in &cmd.subcommands {
+        let condition = format!("__fish_seen_subcommand_from {}", sub.name);
+        fish_options(&mut out, name, &condition, 2, sub);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn bash(cmd: &Command, name: &str) -> String {
-        String::from_utf8(completion(Shell::Bash, name, cmd).1).expect("utf-8")
-    }
-
     #[test]
-    fn bash_offers_options_only_for_dashed_words() {
-        let script = bash(&super::super::flock::command(), "flock");
-        assert!(script.contains("if [[ ${cur} == -* ]] ; then"), "{script}");
-        assert!(!script.contains("COMP_CWORD} -eq"), "{script}");
-        assert!(script.contains("compgen -c -- \"${cur}\""), "{script}");
-    }
-
-    #[test]
-    fn bash_offers_procmails_two_letter_options() {
-        let script = bash(&super::super::lockfile::command(), "lockfile");
+    fn zsh_specs_quote_and_take_values() {
+        let specs = zsh_specs(&crate::docs::flock());
+        assert!(specs.contains(&"'-w+[Wait for a limited amount of time]:secs:'".to_owned()));
         assert!(
-            script.contains(r#"opts="-r -l -s -! -ml -mu -v"#),
-            "{script}"
+            specs.contains(&"'--timeout=[Wait for a limited amount of time]:secs:'".to_owned())
         );
+        assert!(specs.contains(&"'*:::command:_cmdambivalent'".to_owned()));
+        assert_eq!(zsh_quote("a'b: [c] $d"), "a'\\''b\\: \\[c\\] \\$d");
     }
 
     #[test]
-    fn bash_keeps_subcommands_at_the_first_word() {
-        let script = bash(&super::super::lockkit::command(), "lockkit");
-        assert!(
-            script.contains("if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then"),
-            "{script}"
+    fn lockfile_offers_procmails_two_letter_options() {
+        let lockfile = crate::docs::lockfile();
+        let words = option_words(&lockfile);
+        assert_eq!(
+            words,
+            [
+                "-v",
+                "-r",
+                "-l",
+                "-s",
+                "-!",
+                "-ml",
+                "-mu",
+                "-h",
+                "--help",
+                "--version"
+            ]
         );
-        assert_eq!(script.matches("if [[ ${cur} == -* ]] ; then").count(), 4);
     }
 }

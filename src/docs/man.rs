@@ -1,6 +1,5 @@
-//! Man pages: clap_mangen renders SYNOPSIS and OPTIONS from a tool's clap
-//! definition; everything else is written by hand in a small markup that
-//! this module turns into man(7) roff.
+//! Man pages in man(7) roff, from a small markup: the hand-written parts
+//! of each page, and the OPTIONS section made from the option definitions.
 //!
 //! The markup, line by line:
 //!
@@ -14,180 +13,147 @@
 //! * inline, outside examples: `` `bold` `` (commands, options, file names
 //!   to type) and `*italic*` (placeholders).
 //!
-//! Escaping is the roff crate's: `-` becomes `\-`, `\` becomes `\\`, `'`
-//! becomes `\*(Aq`, and no text line starts with `.` or `'`.
+//! Escaping: `-` becomes `\-`, `\` becomes `\\`, `'` becomes `\*(Aq` (an
+//! apostrophe that copies as `'`, defined in the preamble), and no text line
+//! starts with `.`.
 
-use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
-
-/// The two lines the roff crate puts before every document (they define
-/// `\*(Aq`, the apostrophe that copies as `'`). A page has them once.
-const PREAMBLE_PREFIXES: [&str; 2] = [".ie \\n(.g .ds Aq", ".el .ds Aq"];
+/// Defines `\*(Aq`: groff's typewriter apostrophe, or a plain one.
+const PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
 
 /// A man page: what goes into its `.TH` line and its parts, in order.
 pub struct Page {
     /// The file name, e.g. `lockkit-flock.1`.
     pub file: &'static str,
-    /// The page's title in the header (`LOCKKIT-FLOCK`).
-    pub title: &'static str,
     /// The names in the NAME section, e.g. `lockkit-flock, flock`.
     pub names: &'static str,
     /// The one-line description in the NAME section.
     pub summary: &'static str,
-    /// Rendered by clap_mangen: the SYNOPSIS (from `override_usage`) and
-    /// OPTIONS sections.
-    pub command: clap::Command,
-    /// Hand-written sections between SYNOPSIS and OPTIONS (DESCRIPTION),
-    /// as roff.
-    pub before_options: String,
-    /// Hand-written sections after OPTIONS, as roff.
-    pub after_options: String,
-    /// Whether clap_mangen's OPTIONS section is wanted (lockfile's grammar
-    /// is described by hand instead).
-    pub clap_options: bool,
+    /// The command's name, bold at the start of each synopsis line.
+    pub command: &'static str,
+    /// The synopsis, one form (after the command's name) a line.
+    pub synopsis: &'static str,
+    /// The page after the SYNOPSIS, as markup (see the module
+    /// documentation).
+    pub body: String,
 }
 
 impl Page {
     /// The page as roff.
     pub fn render(&self) -> String {
-        let man = clap_mangen::Man::new(self.command.clone());
-        let mut out = String::new();
-
-        let mut head = Roff::new();
+        let mut out = String::from(PREAMBLE);
         let version = format!("lockkit {}", env!("CARGO_PKG_VERSION"));
         // No date: the pages are generated and committed, and must not
         // change from one run to the next.
-        let th = [self.title, "1", "", &version, "User Commands"].map(quote_arg);
-        head.control("TH", th.iter().map(String::as_str));
+        let title = self.file.trim_end_matches(".1").to_uppercase();
+        control(
+            &mut out,
+            "TH",
+            &[&title, "1", "", &version, "User Commands"],
+        );
         // No hyphenation: it would split option and page names.
-        head.control("nh", []);
-        head.control("SH", ["NAME"]);
-        head.text([roman(format!("{} - {}", self.names, self.summary))]);
-        out.push_str(&to_string(&head, true));
-
-        out.push_str(&clap_part(|w| man.render_synopsis_section(w)));
-        out.push_str(&self.before_options);
-        if self.clap_options {
-            out.push_str(&clap_part(|w| man.render_options_section(w)));
+        control(&mut out, "nh", &[]);
+        control(&mut out, "SH", &["NAME"]);
+        text(
+            &mut out,
+            &escape(&format!("{} - {}", self.names, self.summary)),
+        );
+        control(&mut out, "SH", &["SYNOPSIS"]);
+        for (n, form) in self.synopsis.lines().enumerate() {
+            if n > 0 {
+                control(&mut out, "br", &[]);
+            }
+            text(
+                &mut out,
+                &format!("\\fB{}\\fR {}", self.command, escape(form)),
+            );
         }
-        out.push_str(&self.after_options);
+        out.push_str(&markup(&self.body));
         out
     }
 }
 
-/// A `.TH` argument: the roff crate quotes arguments with spaces only, so an
-/// empty one would vanish; quote it here (the crate leaves quotes alone).
-fn quote_arg(a: &str) -> String {
-    if a.is_empty() {
-        "\"\"".to_owned()
-    } else {
-        a.to_owned()
-    }
-}
-
-/// A command's options as clap_mangen renders them (`.TP` items), for a
-/// section of another page.
-pub fn clap_options(cmd: clap::Command) -> String {
-    let man = clap_mangen::Man::new(cmd);
-    let text = clap_part(|w| man.render_options_section(w));
-    text.strip_prefix(".SH OPTIONS\n")
-        .unwrap_or(&text)
-        .to_owned()
-}
-
-/// A part clap_mangen renders, without the roff crate's preamble.
-fn clap_part(render: impl Fn(&mut Vec<u8>) -> std::io::Result<()>) -> String {
-    let mut buf = Vec::new();
-    render(&mut buf).expect("writing to a Vec cannot fail");
-    strip_preamble(&String::from_utf8_lossy(&buf))
-}
-
-fn to_string(roff: &Roff, with_preamble: bool) -> String {
-    let text = roff.render();
-    if with_preamble {
-        text
-    } else {
-        strip_preamble(&text)
-    }
-}
-
-fn strip_preamble(text: &str) -> String {
-    let mut rest = text;
-    for prefix in PREAMBLE_PREFIXES {
-        if rest.starts_with(prefix) {
-            rest = rest.split_once('\n').map_or("", |(_, r)| r);
+/// A control line; arguments with spaces (or empty ones) are quoted.
+fn control(out: &mut String, name: &str, args: &[&str]) {
+    out.push('.');
+    out.push_str(name);
+    for a in args {
+        out.push(' ');
+        if a.is_empty() || a.contains(' ') {
+            out.push('"');
+            out.push_str(a);
+            out.push('"');
+        } else {
+            out.push_str(a);
         }
     }
-    rest.to_owned()
+    out.push('\n');
 }
 
-/// Text without markup (from a clap definition), as paragraphs.
-pub fn plain(text: &str) -> String {
-    let mut roff = Roff::new();
-    for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        roff.control("PP", []);
-        for line in paragraph.lines() {
-            roff.text([roman(line.trim())]);
-        }
+/// A text line, already escaped; `\&` keeps a leading `.` from making it a
+/// control line.
+fn text(out: &mut String, line: &str) {
+    if line.starts_with('.') {
+        out.push_str("\\&");
     }
-    to_string(&roff, false)
+    out.push_str(line);
+    out.push('\n');
 }
 
-/// Inline markup: `` `bold` `` and `*italic*`, the rest roman.
-fn inline(text: &str) -> Vec<Inline> {
-    let mut parts = Vec::new();
-    let mut plain = String::new();
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('-', "\\-")
+        .replace('\'', "\\*(Aq")
+}
+
+/// Inline markup to roff: `` `bold` `` and `*italic*`, the rest roman.
+fn inline(text: &str) -> String {
+    let mut out = String::new();
     let mut chars = text.chars().peekable();
+    let mut plain = String::new();
     while let Some(c) = chars.next() {
-        let close = match c {
-            '`' => '`',
-            '*' if chars.peek().is_some_and(|n| !n.is_whitespace()) => '*',
+        let font = match c {
+            '`' => 'B',
+            '*' if chars.peek().is_some_and(|n| !n.is_whitespace()) => 'I',
             _ => {
                 plain.push(c);
                 continue;
             }
         };
+        let close = if font == 'B' { '`' } else { '*' };
         let marked: String = chars.by_ref().take_while(|&n| n != close).collect();
-        if !plain.is_empty() {
-            parts.push(roman(std::mem::take(&mut plain)));
-        }
-        parts.push(if c == '`' {
-            bold(marked)
-        } else {
-            italic(marked)
-        });
+        out.push_str(&escape(&std::mem::take(&mut plain)));
+        out.push_str(&format!("\\f{font}{}\\fR", escape(&marked)));
     }
-    if !plain.is_empty() {
-        parts.push(roman(plain));
-    }
-    parts
+    out.push_str(&escape(&plain));
+    out
 }
 
-/// Hand-written markup to roff (without the preamble).
-pub fn markup(text: &str) -> String {
-    let mut roff = Roff::new();
+/// Markup (see the module documentation) to roff.
+pub fn markup(source: &str) -> String {
+    let mut out = String::new();
     // Whether the next paragraph directly follows a heading (no `.PP`).
     let mut after_heading = false;
     // Whether the current block has started (its macro is out).
     let mut in_block = false;
     let mut in_example = false;
-    for line in text.lines() {
+    for line in source.lines() {
         if in_example {
             if line == "```" {
-                roff.control("fi", []);
-                roff.control("RE", []);
+                control(&mut out, "fi", &[]);
+                control(&mut out, "RE", &[]);
                 in_example = false;
                 in_block = false;
             } else {
-                roff.text([roman(line)]);
+                text(&mut out, &escape(line));
             }
             continue;
         }
         if line == "```" {
             if !after_heading {
-                roff.control("PP", []);
+                control(&mut out, "PP", &[]);
             }
-            roff.control("RS", ["4"]);
-            roff.control("nf", []);
+            control(&mut out, "RS", &["4"]);
+            control(&mut out, "nf", &[]);
             in_example = true;
             after_heading = false;
             continue;
@@ -197,36 +163,36 @@ pub fn markup(text: &str) -> String {
             continue;
         }
         if let Some(title) = line.strip_prefix("## ") {
-            roff.control("SS", [title]);
+            control(&mut out, "SS", &[title]);
             after_heading = true;
             in_block = false;
         } else if let Some(title) = line.strip_prefix("# ") {
-            roff.control("SH", [title]);
+            control(&mut out, "SH", &[title]);
             after_heading = true;
             in_block = false;
         } else if let Some(term) = line.strip_prefix(": ") {
-            roff.control("TP", []);
-            roff.text(inline(term));
+            control(&mut out, "TP", &[]);
+            text(&mut out, &inline(term));
             after_heading = false;
             in_block = true;
         } else if let Some(item) = line.strip_prefix("* ") {
-            roff.control("IP", ["\\(bu", "2"]);
-            roff.text(inline(item));
+            control(&mut out, "IP", &["\\(bu", "2"]);
+            text(&mut out, &inline(item));
             after_heading = false;
             in_block = true;
         } else {
             if !in_block {
                 if !after_heading {
-                    roff.control("PP", []);
+                    control(&mut out, "PP", &[]);
                 }
                 in_block = true;
             }
             after_heading = false;
-            roff.text(inline(line.trim_start()));
+            text(&mut out, &inline(line.trim_start()));
         }
     }
     assert!(!in_example, "unterminated example in man page markup");
-    to_string(&roff, false)
+    out
 }
 
 #[cfg(test)]
@@ -236,13 +202,13 @@ mod tests {
     #[test]
     fn markup_to_roff() {
         let roff = markup(
-            "# EXAMPLES\nFirst `-n` *file*\nline.\n\n```\nflock -n x 'y'\n.dot\n```\n\n: `-w` *secs*\nWait.\n\n* one\n* two\nmore\n",
+            "# EXAMPLES\nFirst `-n` *file*\nline.\n\n```\nflock -n x 'y'\n.dot\n```\n\n: `-w` *secs*\nWait.\n\n* one\n* two\nmore\n## Sub title\n",
         );
         assert_eq!(
             roff,
             ".SH EXAMPLES\nFirst \\fB\\-n\\fR \\fIfile\\fR\nline.\n.PP\n.RS 4\n.nf\n\
              flock \\-n x \\*(Aqy\\*(Aq\n\\&.dot\n.fi\n.RE\n.TP\n\\fB\\-w\\fR \\fIsecs\\fR\n\
-             Wait.\n.IP \\(bu 2\none\n.IP \\(bu 2\ntwo\nmore\n"
+             Wait.\n.IP \\(bu 2\none\n.IP \\(bu 2\ntwo\nmore\n.SS \"Sub title\"\n"
         );
     }
 

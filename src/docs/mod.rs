@@ -1,41 +1,351 @@
-//! The documentation of the tools: a clap definition of each tool's options
-//! (for the man pages and shell completions only; the tools parse their
-//! arguments with their own grammars), the hand-written parts of the man
-//! pages, and the list of files the generator (`examples/generate.rs`) writes.
+//! The generated documentation: man pages and shell completions, made from
+//! the tools' option definitions (`src/*/args/defs.rs`) and, for `lockkit`
+//! itself and `install-links`, from the suite's clap definition. The man
+//! pages' hand-written text is in `docs/man/*.md` (markup described in
+//! `src/docs/man.rs`), where a `{options}` line stands for the generated
+//! OPTIONS. The generator (`examples/generate.rs`) writes what [`files`]
+//! returns.
 
 mod complete;
-pub mod dotlock;
-pub mod flock;
-pub mod lockfile;
-pub mod lockkit;
 mod man;
 
-use clap_complete::aot::Shell;
+use crate::opts::{Complete, Operand, Opt, Value};
 
+pub use complete::Shell;
 pub use man::Page;
+
+/// An option as the man page and the completions see it.
+#[derive(Debug, Clone)]
+pub struct DocOpt {
+    /// The words that name it, the documented one first: `-x`, `-e`;
+    /// `-ml`.
+    pub shorts: Vec<String>,
+    /// `--exclusive`.
+    pub longs: Vec<String>,
+    /// The name of its value, if it takes one (attached or in the next
+    /// argument; without a name, the value is the option: `-nnn`).
+    pub value: Option<String>,
+    /// A one-line description, for the completions.
+    pub brief: String,
+    /// Its description in the man page, as markup.
+    pub doc: String,
+    pub complete: Complete,
+}
+
+impl DocOpt {
+    /// Every word that names it.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.shorts.iter().chain(&self.longs).map(String::as_str)
+    }
+}
+
+/// An operand as the man page and the completions see it.
+#[derive(Debug, Clone)]
+pub struct DocOperand {
+    pub name: String,
+    pub doc: String,
+    pub complete: Complete,
+    pub repeated: bool,
+}
+
+/// A command: a tool, `lockkit` (whose subcommands are the tools and
+/// `install-links`) or `install-links`.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub name: String,
+    pub about: String,
+    pub options: Vec<DocOpt>,
+    pub operands: Vec<DocOperand>,
+    /// Options are read up to the first operand only (POSIX getopt).
+    pub options_first: bool,
+    pub subcommands: Vec<Cmd>,
+}
+
+/// `text` as one line, up to its first `; ` (or `, ` too for a man page's
+/// description), without markup, capitalized.
+fn brief(text: &str, cut: &[&str]) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let end = cut.iter().filter_map(|c| line.find(c)).min();
+    let first = &line[..end.unwrap_or(line.len())];
+    let mut plain: String = first.chars().filter(|c| !matches!(c, '`' | '*')).collect();
+    if let Some(c) = plain.get(..1) {
+        plain.replace_range(..1, &c.to_uppercase());
+    }
+    plain.trim_end_matches('.').to_owned()
+}
+
+impl Cmd {
+    /// A tool, from its definitions.
+    fn from_defs<T: Copy>(name: &str, opts: &[Opt<T>], operands: &[Operand]) -> Cmd {
+        let about = crate::suite::find_tool(name.as_ref()).map_or("", |t| t.about);
+        let options = opts
+            .iter()
+            .filter(|o| !o.doc.is_empty())
+            .map(|o| {
+                let letters = o.short.iter().map(|&c| char::from(c));
+                let (shorts, longs, value) = match o.value {
+                    Value::Suffix(s) => (letters.map(|c| format!("-{c}{s}")).collect(), None, None),
+                    Value::Number(v) => (vec![], None, Some(v)),
+                    Value::None => (
+                        letters.map(|c| format!("-{c}")).collect(),
+                        o.shown_long(),
+                        None,
+                    ),
+                    Value::Required(v) => (
+                        letters.map(|c| format!("-{c}")).collect(),
+                        o.shown_long(),
+                        Some(v),
+                    ),
+                };
+                DocOpt {
+                    shorts,
+                    longs: longs.map(|l| format!("--{l}")).into_iter().collect(),
+                    value: value.map(str::to_owned),
+                    brief: if o.help.is_empty() {
+                        brief(o.doc, &["; ", ", ", ". "])
+                    } else {
+                        brief(o.help, &["; "])
+                    },
+                    doc: o.doc.to_owned(),
+                    complete: o.complete,
+                }
+            })
+            .collect();
+        Cmd {
+            name: name.to_owned(),
+            about: about.to_owned(),
+            options,
+            operands: operands
+                .iter()
+                .map(|a| DocOperand {
+                    name: a.name.to_owned(),
+                    doc: a.doc.to_owned(),
+                    complete: a.complete,
+                    repeated: a.repeated,
+                })
+                .collect(),
+            options_first: operands
+                .iter()
+                .any(|a| a.complete == Complete::CommandWithArgs),
+            subcommands: Vec::new(),
+        }
+    }
+
+    /// A command the suite defines with clap.
+    fn from_clap(cmd: &clap::Command) -> Cmd {
+        let mut cmd = cmd.clone();
+        cmd.build();
+        let text = |s: Option<&clap::builder::StyledStr>| s.map(ToString::to_string);
+        let complete = |a: &clap::Arg| match a.get_value_hint() {
+            clap::ValueHint::DirPath => Complete::Dirs,
+            clap::ValueHint::FilePath | clap::ValueHint::AnyPath => Complete::Files,
+            _ => Complete::Nothing,
+        };
+        let options = cmd
+            .get_arguments()
+            .filter(|a| !a.is_positional() && !a.is_hide_set())
+            .map(|a| {
+                let shorts: Vec<String> = a
+                    .get_short_and_visible_aliases()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| format!("-{c}"))
+                    .collect();
+                let longs: Vec<String> = a
+                    .get_long_and_visible_aliases()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|l| format!("--{l}"))
+                    .collect();
+                let takes = a.get_num_args().is_some_and(|n| n.takes_values());
+                let value = a
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .filter(|_| takes)
+                    .map(ToString::to_string);
+                let short_help = text(a.get_help()).unwrap_or_default();
+                DocOpt {
+                    shorts,
+                    longs,
+                    value,
+                    doc: text(a.get_long_help()).unwrap_or_else(|| short_help.clone()),
+                    brief: short_help,
+                    complete: complete(a),
+                }
+            })
+            .collect();
+        let operands = cmd
+            .get_positionals()
+            .map(|a| DocOperand {
+                name: a
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .map_or_else(|| a.get_id().to_string(), ToString::to_string),
+                doc: text(a.get_long_help().or(a.get_help())).unwrap_or_default(),
+                complete: complete(a),
+                repeated: a.get_num_args().is_some_and(|n| n.max_values() > 1),
+            })
+            .collect();
+        Cmd {
+            name: cmd.get_name().to_owned(),
+            about: text(cmd.get_about()).unwrap_or_default(),
+            options,
+            operands,
+            options_first: false,
+            subcommands: cmd
+                .get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(Cmd::from_clap)
+                .collect(),
+        }
+    }
+
+    /// The OPTIONS section of its man page, as markup: its options, then
+    /// its operands.
+    fn options_markup(&self) -> String {
+        let mut out = String::new();
+        for o in &self.options {
+            let mut term: Vec<String> = o.words().map(|w| format!("`{w}`")).collect();
+            match (&o.value, term.is_empty()) {
+                (Some(v), true) => term.push(format!("`-`*{v}*")),
+                (Some(v), false) => term.push(format!("*{v}*")),
+                (None, _) => {}
+            }
+            let term = term.join(", ").replace(", *", " *");
+            out.push_str(&format!(": {term}\n{}\n\n", o.doc));
+        }
+        for a in &self.operands {
+            let dots = if a.repeated { " ..." } else { "" };
+            out.push_str(&format!(": *{}*{dots}\n{}\n\n", a.name, a.doc));
+        }
+        out
+    }
+}
+
+pub fn flock() -> Cmd {
+    use crate::flock::args::defs;
+    Cmd::from_defs("flock", defs::OPTIONS, defs::OPERANDS)
+}
+
+pub fn dotlock() -> Cmd {
+    use crate::dotlock::args::defs;
+    Cmd::from_defs("dotlock", defs::OPTIONS, defs::OPERANDS)
+}
+
+pub fn lockfile() -> Cmd {
+    use crate::lockfile::args::defs;
+    Cmd::from_defs("lockfile", defs::OPTIONS, defs::OPERANDS)
+}
+
+/// `lockkit`: the suite's clap definition, with each tool's own definition
+/// in place of the pass-through one, so that `lockkit flock -<TAB>`
+/// completes flock's options.
+pub fn lockkit() -> Cmd {
+    let mut cmd = Cmd::from_clap(&crate::suite::command());
+    for sub in &mut cmd.subcommands {
+        let tool = match sub.name.as_str() {
+            "flock" => flock(),
+            "dotlock" => dotlock(),
+            "lockfile" => lockfile(),
+            _ => continue,
+        };
+        *sub = Cmd {
+            about: std::mem::take(&mut sub.about),
+            ..tool
+        };
+    }
+    cmd
+}
 
 /// The man pages, `man/<file>`.
 pub fn man_pages() -> Vec<Page> {
+    let suite = lockkit();
+    let mut install = suite
+        .subcommands
+        .iter()
+        .find(|s| s.name == crate::install::NAME)
+        .cloned()
+        .expect("install-links is a subcommand");
+    // Its -h is the suite's convention, not worth an entry here.
+    install
+        .options
+        .retain(|o| !o.longs.iter().any(|l| l == "--help"));
+    let about = crate::install::command()
+        .get_long_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let page = |file, names, summary, command, synopsis, body: &str, cmd: &Cmd| Page {
+        file,
+        names,
+        summary,
+        command,
+        synopsis,
+        body: body.replace("{options}", &cmd.options_markup()),
+    };
+    let mut lockkit_page = page(
+        "lockkit.1",
+        "lockkit",
+        "locking for shell scripts: flock, dotlockfile and lockfile in one binary",
+        "lockkit",
+        "tool [argument...]\n\
+         install-links [--force] [--dry-run] [--relative] DIR\n\
+         --help | --version",
+        include_str!("../../docs/man/lockkit.1.md"),
+        &suite,
+    );
+    lockkit_page.body = lockkit_page.body.replace(
+        "{install-links}",
+        &format!("{about}\n\n{}", install.options_markup()),
+    );
     vec![
-        lockkit::page(),
-        flock::page(),
-        dotlock::page(),
-        lockfile::page(),
+        lockkit_page,
+        page(
+            "lockkit-flock.1",
+            "lockkit-flock, flock",
+            "manage file locks from shell scripts",
+            "flock",
+            "[options] file|directory command [argument...]\n\
+             [options] file|directory -c command\n\
+             [options] number\n\
+             [options] --fd number command [argument...]\n\
+             [options] --fd number -c command",
+            include_str!("../../docs/man/lockkit-flock.1.md"),
+            &flock(),
+        ),
+        page(
+            "lockkit-dotlock.1",
+            "lockkit-dotlock, dotlock, dotlockfile",
+            "create, remove, touch or check a lock file, or run a command under one",
+            "dotlock",
+            "[-l] [-r retries] [-i interval] [-p] [-q] <-m|lockfile>\n\
+             [-l] [-r retries] [-i interval] [-p] [-q] [-P] <-m|lockfile> command [argument...]\n\
+             -u|-t|-c [-p] [-q] <-m|lockfile>\n\
+             --help|--version",
+            include_str!("../../docs/man/lockkit-dotlock.1.md"),
+            &dotlock(),
+        ),
+        page(
+            "lockkit-lockfile.1",
+            "lockkit-lockfile, lockfile",
+            "conditionally create lock files, several at once",
+            "lockfile",
+            "[-nnn] [-r nnn] [-l nnn] [-s nnn] [-!] [-ml|-mu] file ...\n\
+             -v | -h | --help | --version",
+            include_str!("../../docs/man/lockkit-lockfile.1.md"),
+            &lockfile(),
+        ),
     ]
 }
 
-/// The shells completions are made for.
-pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
-
 /// Every name completions are made for, with its command: `lockkit` and
 /// each link name (`dotlockfile` is dotlock under its reference name).
-pub fn completion_commands() -> Vec<(&'static str, clap::Command)> {
+pub fn completion_commands() -> Vec<(&'static str, Cmd)> {
     vec![
-        ("lockkit", lockkit::command()),
-        ("flock", flock::command()),
-        ("dotlock", dotlock::command()),
-        ("dotlockfile", dotlock::command()),
-        ("lockfile", lockfile::command()),
+        ("lockkit", lockkit()),
+        ("flock", flock()),
+        ("dotlock", dotlock()),
+        ("dotlockfile", dotlock()),
+        ("lockfile", lockfile()),
     ]
 }
 
@@ -47,23 +357,12 @@ pub fn files() -> Vec<(String, Vec<u8>)> {
         .map(|p| (format!("man/{}", p.file), p.render().into_bytes()))
         .collect();
     for (name, cmd) in completion_commands() {
-        for shell in SHELLS {
+        for shell in Shell::ALL {
             let (file, contents) = complete::completion(shell, name, &cmd);
-            files.push((format!("completions/{file}"), contents));
+            files.push((format!("completions/{file}"), contents.into_bytes()));
         }
     }
     files
-}
-
-/// The options (not operands) a documentation command defines, for the
-/// tests that hold the definitions to the real parsers.
-#[cfg(test)]
-pub(crate) fn options_of(mut cmd: clap::Command) -> Vec<clap::Arg> {
-    cmd.build();
-    cmd.get_arguments()
-        .filter(|a| !a.is_positional())
-        .cloned()
-        .collect()
 }
 
 #[cfg(test)]
@@ -79,12 +378,19 @@ mod tests {
     }
 
     #[test]
-    fn suite_definition_is_consistent() {
-        lockkit::command().debug_assert();
+    fn files_are_deterministic() {
+        assert_eq!(files(), files());
     }
 
     #[test]
-    fn files_are_deterministic() {
-        assert_eq!(files(), files());
+    fn briefs_are_one_clause() {
+        assert_eq!(
+            brief(
+                "retry this many times (default 5, -1:\nforever); the wait ends",
+                &["; "]
+            ),
+            "Retry this many times (default 5, -1: forever)"
+        );
+        assert_eq!(brief("Print `x` *y*, and exit.", &[", "]), "Print x y");
     }
 }

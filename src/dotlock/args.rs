@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use crate::Prog;
 use crate::cnum::atoi;
 use crate::error::{Error, Result};
-use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
+use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::user;
+use crate::opts::Opt;
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
 pub mod codes {
@@ -29,50 +30,13 @@ use codes::*;
 /// dotlockfile names itself this way whatever it was invoked as.
 pub const NAME: &str = "dotlockfile";
 
-pub const USAGE: &str = "\
-Usage:  dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
-        dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile> [-P] command args...
-        dotlockfile -u|-t
-";
+pub mod defs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opt {
-    Quiet,
-    Pid,
-    NoPid,
-    Retries,
-    Mailbox,
-    Lock,
-    Unlock,
-    Check,
-    Interval,
-    Touch,
-    Passthrough,
-    Help,
-    Version,
-}
+pub use defs::{HELP, USAGE};
+use defs::{Id, OPTIONS};
 
-const fn short(letter: u8, has_arg: HasArg, id: Opt) -> Short<Opt> {
-    Short {
-        letter,
-        has_arg,
-        id,
-    }
-}
-
-const SHORTS: &[Short<Opt>] = &[
-    short(b'q', HasArg::No, Opt::Quiet),
-    short(b'p', HasArg::No, Opt::Pid),
-    short(b'N', HasArg::No, Opt::NoPid),
-    short(b'r', HasArg::Required, Opt::Retries),
-    short(b'm', HasArg::No, Opt::Mailbox),
-    short(b'l', HasArg::No, Opt::Lock),
-    short(b'u', HasArg::No, Opt::Unlock),
-    short(b'c', HasArg::No, Opt::Check),
-    short(b'i', HasArg::Required, Opt::Interval),
-    short(b't', HasArg::No, Opt::Touch),
-    short(b'P', HasArg::No, Opt::Passthrough),
-];
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
 
 /// What to do with the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,57 +52,6 @@ pub enum Action {
     /// `--version` (likewise).
     Version,
 }
-
-/// The long options lockkit adds; dotlockfile itself has none.
-const LONGS: &[Long<Opt>] = &[
-    Long {
-        name: "help",
-        has_arg: HasArg::No,
-        id: Opt::Help,
-        extension: true,
-    },
-    Long {
-        name: "version",
-        has_arg: HasArg::No,
-        id: Opt::Version,
-        extension: true,
-    },
-];
-
-/// `--help`: the usage lines, what each option does, and examples.
-pub const HELP: &str = "\
-Usage:  dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile>
-        dotlockfile -l [-r retries] [-i interval] [-p] [-q] <-m|lockfile> [-P] command args...
-        dotlockfile -u|-t
-
-Create, remove, touch or check a lock file that works across NFS and with
-mail programs (lockkit's drop-in replacement for liblockfile's dotlockfile).
-
-Options:
-  -l             create the lock (the default); with a command, run it
-                 holding the lock, then remove the lock
-  -u             remove the lock
-  -t             touch the lock, to keep it fresh
-  -c             check: exit 0 if a valid lock exists
-  -r retries     retry this many times before giving up (default 5, -1:
-                 forever); the wait ends as soon as the lock is released
-  -i interval    seconds between scheduled retries (default 5, 10, ... 60)
-  -p             write a pid into the lock (the caller's, or dotlock's own
-                 in command mode); a lock whose process is gone is stale
-  -m             lock your mailbox: $MAIL.lock or /var/mail/$USER.lock
-  -q             quiet
-  -P             exit with the command's status
-  -N             write no pid (the default)
-      --help     show this help
-      --version  show the version
-
-A lock without a live pid is stale after 5 minutes. Exit status: 0, or
-liblockfile's code (4: gave up, 2: cannot create the temp file, ...).
-
-Examples:
-  dotlock -r 5 /var/lock/x && { work; dotlock -u /var/lock/x; }
-  dotlock -p -P /run/lock/nightly.lock nightly.sh
-";
 
 /// `-r -1`: liblockfile's "forever" (0x7ffffff0 retries, ~4000 years).
 pub const FOREVER: i64 = 0x7fff_fff0;
@@ -193,8 +106,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
     let mut g = Getopt::new(
         args,
         Spec {
-            shorts: SHORTS,
-            longs: LONGS,
+            options: &PARSED,
             long_options: false,
         },
     );
@@ -206,16 +118,16 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
             }
         };
         match opt {
-            Opt::Quiet => quiet = true,
-            Opt::Pid => use_pid = true,
-            Opt::NoPid => {}
-            Opt::Lock => lock_flag = true,
-            Opt::Unlock => unlock = true,
-            Opt::Check => check = true,
-            Opt::Touch => touch = true,
-            Opt::Passthrough => passthrough = true,
-            Opt::Help | Opt::Version => {
-                let action = if opt == Opt::Help {
+            Id::Quiet => quiet = true,
+            Id::Pid => use_pid = true,
+            Id::NoPid => {}
+            Id::Lock => lock_flag = true,
+            Id::Unlock => unlock = true,
+            Id::Check => check = true,
+            Id::Touch => touch = true,
+            Id::Passthrough => passthrough = true,
+            Id::Help | Id::Version => {
+                let action = if opt == Id::Help {
                     Action::Help
                 } else {
                     Action::Version
@@ -230,7 +142,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
                     passthrough,
                 });
             }
-            Opt::Retries => {
+            Id::Retries => {
                 let n = atoi(value.as_bytes());
                 if n <= 0 && n != -1 && value.as_bytes() != b"0" {
                     let e = Error::silent(L_ERROR);
@@ -245,14 +157,14 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
                 }
                 retries = if n == -1 { FOREVER } else { i64::from(n) };
             }
-            Opt::Interval => {
+            Id::Interval => {
                 let n = atoi(value.as_bytes());
                 if n <= 0 && value.as_bytes() != b"0" {
                     return Err(Error::msg(L_ERROR, name, "-i needs argument >= 0"));
                 }
                 interval = Some(u64::from(n.max(0) as u32).min(60));
             }
-            Opt::Mailbox => match mailbox_lock() {
+            Id::Mailbox => match mailbox_lock() {
                 Some(p) => mailbox = Some(p),
                 None => {
                     let e = Error::silent(L_ERROR);

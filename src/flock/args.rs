@@ -7,122 +7,17 @@ use std::os::unix::ffi::OsStrExt;
 use crate::Prog;
 use crate::cnum::{self, NumError};
 use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
-use crate::getopt::{Getopt, HasArg, Item, Long, Short, Spec};
+use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
+use crate::opts::{Opt, Read};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opt {
-    Shared,
-    Exclusive,
-    Unlock,
-    NonBlock,
-    Timeout,
-    ConflictExitCode,
-    Close,
-    NoFork,
-    Verbose,
-    Help,
-    Version,
-    TryHelp,
-    Fcntl,
-    Start,
-    Length,
-    Fd,
-}
+pub mod defs;
 
-const fn short(letter: u8, has_arg: HasArg, id: Opt) -> Short<Opt> {
-    Short {
-        letter,
-        has_arg,
-        id,
-    }
-}
+pub use defs::HELP;
+use defs::{Id, OPTIONS};
 
-const fn long(name: &'static str, has_arg: HasArg, id: Opt, extension: bool) -> Long<Opt> {
-    Long {
-        name,
-        has_arg,
-        id,
-        extension,
-    }
-}
-
-use HasArg::{No, Required};
-
-/// util-linux's option string `+sexnoFuw:E:hV?`.
-const SHORTS: &[Short<Opt>] = &[
-    short(b's', No, Opt::Shared),
-    short(b'e', No, Opt::Exclusive),
-    short(b'x', No, Opt::Exclusive),
-    short(b'n', No, Opt::NonBlock),
-    short(b'o', No, Opt::Close),
-    short(b'F', No, Opt::NoFork),
-    short(b'u', No, Opt::Unlock),
-    short(b'w', Required, Opt::Timeout),
-    short(b'E', Required, Opt::ConflictExitCode),
-    short(b'h', No, Opt::Help),
-    short(b'V', No, Opt::Version),
-    short(b'?', No, Opt::TryHelp),
-];
-
-/// util-linux 2.38.1's long options in its order (the order shows in
-/// ambiguity messages), then the later upstream additions.
-const LONGS: &[Long<Opt>] = &[
-    long("shared", No, Opt::Shared, false),
-    long("exclusive", No, Opt::Exclusive, false),
-    long("unlock", No, Opt::Unlock, false),
-    long("nonblocking", No, Opt::NonBlock, false),
-    long("nb", No, Opt::NonBlock, false),
-    long("timeout", Required, Opt::Timeout, false),
-    long("wait", Required, Opt::Timeout, false),
-    long("conflict-exit-code", Required, Opt::ConflictExitCode, false),
-    long("close", No, Opt::Close, false),
-    long("no-fork", No, Opt::NoFork, false),
-    long("verbose", No, Opt::Verbose, false),
-    long("help", No, Opt::Help, false),
-    long("version", No, Opt::Version, false),
-    long("fcntl", No, Opt::Fcntl, true),
-    long("start", Required, Opt::Start, true),
-    long("length", Required, Opt::Length, true),
-    long("fd", Required, Opt::Fd, true),
-];
-
-/// `--help`, with `{prog}` standing for the program's name.
-pub const HELP: &str = "
-Usage:
- {prog} [options] <file>|<directory> <command> [<argument>...]
- {prog} [options] <file>|<directory> -c <command>
- {prog} [options] <file descriptor number>
- {prog} [options] --fd <file descriptor number> <command> [<argument>...]
- {prog} [options] --fd <file descriptor number> -c <command>
-
-Manage file locks from shell scripts.
-
-Options:
- -s, --shared             get a shared lock
- -x, --exclusive          get an exclusive lock (default)
- -u, --unlock             remove a lock
- -n, --nonblock           fail rather than wait
- -w, --timeout <secs>     wait for a limited amount of time
- -E, --conflict-exit-code <number>  exit code after conflict or timeout
- -o, --close              close file descriptor before running command
- -c, --command <command>  run a single command string through the shell
- -F, --no-fork            execute command without forking
-     --fcntl              use fcntl(F_OFD_SETLK) rather than flock(2)
-     --start <offset>     starting offset of the lock range (implies --fcntl)
-     --length <number>    length of the lock range (implies --fcntl)
-     --fd <number>        lock this file descriptor and run a command
-     --verbose            increase verbosity
-
- -h, --help               display this help
- -V, --version            display version
-
-Examples:
- flock -n /run/lock/backup.lock backup.sh   skip if a backup is running
- ( flock -w 10 9 || exit 1; ... ) 9>/run/lock/my.lock
-
-For more details see flock(1).
-";
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
 
 /// The `-w` value as util-linux 2.38.1 converts it: whole seconds and
 /// microseconds, truncated toward zero (not yet validated: the kernel judges
@@ -259,8 +154,18 @@ fn shell_command(script: &OsStr) -> Vec<OsString> {
     vec![shell, "-c".into(), script.to_owned()]
 }
 
+/// `-c`/`--command`, which flock reads among its operands (or after `--fd`).
 fn is_command_flag(arg: &OsStr) -> bool {
-    arg == "-c" || arg == "--command"
+    let arg = arg.as_bytes();
+    PARSED
+        .iter()
+        .filter(|o| o.read == Read::AfterOperand)
+        .any(|o| {
+            o.short.iter().any(|c| arg == [b'-', *c])
+                || o.long
+                    .iter()
+                    .any(|l| arg.strip_prefix(b"--") == Some(l.as_bytes()))
+        })
 }
 
 /// Parse the arguments after `argv[0]`.
@@ -287,8 +192,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut g = Getopt::new(
         args,
         Spec {
-            shorts: SHORTS,
-            longs: LONGS,
+            options: &PARSED,
             long_options: true,
         },
     );
@@ -308,21 +212,21 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             }
         };
         match opt {
-            Opt::Shared => mode = Mode::Shared,
-            Opt::Exclusive => mode = Mode::Exclusive,
-            Opt::Unlock => mode = Mode::Unlock,
-            Opt::NonBlock => nonblock = true,
-            Opt::Close => close = true,
-            Opt::NoFork => no_fork = true,
-            Opt::Verbose => verbose = true,
-            Opt::Fcntl => fcntl = true,
-            Opt::Timeout => {
+            Id::Shared => mode = Mode::Shared,
+            Id::Exclusive => mode = Mode::Exclusive,
+            Id::Unlock => mode = Mode::Unlock,
+            Id::NonBlock => nonblock = true,
+            Id::Close => close = true,
+            Id::NoFork => no_fork = true,
+            Id::Verbose => verbose = true,
+            Id::Fcntl => fcntl = true,
+            Id::Timeout => {
                 let point = cnum::locale_decimal_point();
                 let secs = cnum::parse_f64(value.as_bytes(), &point)
                     .map_err(|e| bad_number(prog, "invalid timeout value", value, e, false))?;
                 timeout = Some(Timeout::from_secs(secs));
             }
-            Opt::ConflictExitCode => {
+            Id::ConflictExitCode => {
                 let code = cnum::parse_i32(value.as_bytes())
                     .map_err(|e| bad_number(prog, "invalid exit code", value, e, false))?;
                 conflict_exit_code = u8::try_from(code).map_err(|_| {
@@ -333,18 +237,18 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                     )
                 })?;
             }
-            Opt::Start => {
+            Id::Start => {
                 start = cnum::parse_size(value.as_bytes())
                     .map_err(|e| bad_number(prog, "invalid as start offset", value, e, true))?;
                 fcntl = true;
             }
-            Opt::Length => {
+            Id::Length => {
                 length = cnum::parse_size(value.as_bytes()).map_err(|e| {
                     bad_number(prog, "invalid as length of lock range", value, e, true)
                 })?;
                 fcntl = true;
             }
-            Opt::Fd => {
+            Id::Fd => {
                 let fd = cnum::parse_i32(value.as_bytes())
                     .map_err(|e| bad_number(prog, "invalid file descriptor", value, e, false))?;
                 if fd < 0 {
@@ -358,9 +262,11 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                 }
                 fd_opt = Some(fd);
             }
-            Opt::Help => return Ok(Request::Help),
-            Opt::Version => return Ok(Request::Version),
-            Opt::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+            // Read among the operands, never by getopt.
+            Id::Command => {}
+            Id::Help => return Ok(Request::Help),
+            Id::Version => return Ok(Request::Version),
+            Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
         }
     }
     let rest = g.operands();

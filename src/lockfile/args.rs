@@ -22,6 +22,15 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::cnum;
+use crate::opts::{Opt, Value};
+
+pub mod defs;
+
+pub use defs::{EXAMPLES, HELP, USAGE};
+use defs::{Id, OPTIONS};
+
+/// The definitions the parser reads (without their documentation).
+const PARSED: [Opt<Id>; OPTIONS.len()] = crate::opts::for_parser(OPTIONS);
 
 /// `-ml` or `-mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +127,18 @@ impl<'a> Tokens<'a> {
     fn option(&mut self) -> Option<Token<'a>> {
         let (&c, rest) = self.cluster.split_first()?;
         let here = self.here;
-        match c {
-            b'!' => {
-                self.cluster = rest;
-                self.token(here, Item::Invert)
+        let Some(opt) = PARSED.iter().find(|o| o.short.contains(&c)) else {
+            // Anything else must be a sleep time (strtol skips blanks and
+            // takes a sign: `- 5` and `-+5` are 5 seconds).
+            let (v, digits, after) = strtol_int(self.cluster);
+            if !digits || v < 0 {
+                return self.usage(here);
             }
-            b'r' | b'l' | b's' => {
+            self.cluster = after;
+            return self.token(here, Item::Sleep(v));
+        };
+        match opt.value {
+            Value::Required(_) => {
                 let (value, at): (&'a [u8], usize) = if !rest.is_empty() {
                     (rest, here)
                 } else if let Some(v) = self.args.get(self.next) {
@@ -135,47 +150,61 @@ impl<'a> Tokens<'a> {
                 let (v, _, after) = strtol_int(value);
                 self.here = at;
                 self.cluster = after;
-                let item = match c {
-                    b'r' => Item::Retries(v),
-                    b'l' => Item::LockTimeout(v),
-                    _ if v < 0 => return self.usage(at),
-                    _ => Item::Suspend(v),
-                };
-                self.token(at, item)
+                // Only a suspend time cannot be negative.
+                if v < 0 && opt.id == Id::Suspend {
+                    return self.usage(at);
+                }
+                self.token(at, item(opt.id, v))
             }
-            b'v' => {
-                self.cluster = rest;
-                self.token(here, Item::Version)
-            }
-            b'h' | b'?' => {
-                self.cluster = rest;
-                self.token(here, Item::Help)
-            }
-            b'm' => {
-                let which = match rest {
-                    [b'l'] => Mailbox::Lock,
-                    [b'u'] => Mailbox::Unlock,
-                    _ => return self.usage(here),
+            Value::Suffix(_) => {
+                // The whole rest of the argument names which one.
+                let which = PARSED.iter().find(|o| {
+                    o.short.contains(&c)
+                        && matches!(o.value, Value::Suffix(s) if s.as_bytes() == rest)
+                });
+                let Some(which) = which else {
+                    return self.usage(here);
                 };
                 if self.mailbox_seen {
                     return self.usage(here);
                 }
                 self.mailbox_seen = true;
                 self.cluster = &[];
-                self.token(here, Item::Mailbox(which))
+                self.token(here, item(which.id, 0))
             }
-            _ => {
-                // Anything else must be a sleep time (strtol skips blanks
-                // and takes a sign: `- 5` and `-+5` are 5 seconds).
-                let (v, digits, after) = strtol_int(self.cluster);
-                if !digits || v < 0 {
-                    return self.usage(here);
-                }
-                self.cluster = after;
-                self.token(here, Item::Sleep(v))
+            Value::None | Value::Number(_) => {
+                self.cluster = rest;
+                self.token(here, item(opt.id, 0))
             }
         }
     }
+}
+
+/// What an option says, with its number if it takes one.
+fn item(id: Id, v: i32) -> Item<'static> {
+    match id {
+        Id::Version => Item::Version,
+        Id::Sleep => Item::Sleep(v),
+        Id::Retries => Item::Retries(v),
+        Id::LockTimeout => Item::LockTimeout(v),
+        Id::Suspend => Item::Suspend(v),
+        Id::Invert => Item::Invert,
+        Id::MailLock => Item::Mailbox(Mailbox::Lock),
+        Id::MailUnlock => Item::Mailbox(Mailbox::Unlock),
+        Id::Help => Item::Help,
+        Id::LongHelp => Item::LongHelp,
+        Id::LongVersion => Item::LongVersion,
+    }
+}
+
+/// lockkit's long options, which procmail's grammar only knows as whole
+/// arguments.
+fn long_item(arg: &[u8]) -> Option<Item<'static>> {
+    let name = arg.strip_prefix(b"--")?;
+    let opt: &Opt<Id> = PARSED
+        .iter()
+        .find(|o| o.long.iter().any(|l| l.as_bytes() == name))?;
+    Some(item(opt.id, 0))
 }
 
 impl<'a> Iterator for Tokens<'a> {
@@ -193,9 +222,10 @@ impl<'a> Iterator for Tokens<'a> {
             let arg = arg.as_bytes();
             self.here = self.next;
             self.next += 1;
+            if let Some(item) = long_item(arg) {
+                return self.token(self.here, item);
+            }
             match arg {
-                b"--help" => return self.token(self.here, Item::LongHelp),
-                b"--version" => return self.token(self.here, Item::LongVersion),
                 // `-` alone has no letters: the loop moves on.
                 [b'-', letters @ ..] => self.cluster = letters,
                 _ => return self.token(self.here, Item::Lock(OsStr::from_bytes(arg))),

@@ -32,29 +32,7 @@ pub mod args;
 
 use args::{Item, Mailbox, Token};
 
-const USAGE: &str =
-    "Usage: lockfile -v | -nnn | -r nnn | -l nnn | -s nnn | -! | -ml | -mu | file ...\n";
-const HELP: &str = "\t-v\tdisplay the version number and exit
-\t-nnn\twait nnn seconds between locking attempts
-\t-r nnn\tmake at most nnn retries before giving up on a lock
-\t-l nnn\tset locktimeout to nnn seconds
-\t-s nnn\tsuspend nnn seconds after a locktimeout occurred
-\t-!\tinvert the exitcode of lockfile
-\t-ml\tlock your system mail-spool file
-\t-mu\tunlock your system mail-spool file
-";
-
-/// Added to `--help` (procmail's `-h` text is kept as it was).
-const EXAMPLES: &str = "\
-\t--help\tthis help; --version: lockkit's version
-
-Locks are created read-only with the content 0; remove them with rm -f.
-Waiters wake as soon as a lock is released.
-
-Examples:
-  lockfile -r 3 inbox.lock && { work; rm -f inbox.lock; }
-  lockfile -1 -r 10 -l 600 db.lock index.lock
-";
+use args::{EXAMPLES, HELP, USAGE};
 
 /// procmail's defaults.
 const SLEEPTIME: i32 = 8;

@@ -31,13 +31,21 @@ fn generated_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Whether `program` can be run (it is on PATH).
+/// Whether `program` can be run (it is on PATH). Under `CI=true` a missing
+/// one fails the test; elsewhere the caller skips, and this says why.
 fn installed(program: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var_os("CI").is_some_and(|v| v == "true") {
+            panic!("{program} is missing, and CI=true makes that a failure");
+        }
+        eprintln!("skipping: {program} is not installed");
+    }
+    found
 }
 
 #[test]
@@ -88,7 +96,6 @@ fn generate_reports_what_it_cannot_write() {
 #[test]
 fn man_pages_render_without_warnings() {
     if !installed("man") {
-        eprintln!("skipping: man is not installed (apt-get install man-db)");
         return;
     }
     let pages: Vec<PathBuf> = generated_files(repo())
@@ -175,26 +182,56 @@ fn bash_completes_flock_like_util_linux() {
         bash_complete("flock", &["flock", "--fd", "9", "--no-f"]),
         "--no-fork\n"
     );
-    // ...and nothing of clap's otherwise, so bash completes file names.
+    // ...and nothing of its own otherwise, so bash completes file names.
     assert_eq!(bash_complete("flock", &["flock", ""]), "");
     assert_eq!(bash_complete("flock", &["flock", "-n", ""]), "");
     assert_eq!(bash_complete("flock", &["flock", "-n", "/run/lo"]), "");
-    // Command names for -c.
+    // A value: the word itself, so that no file name is offered.
+    assert_eq!(bash_complete("flock", &["flock", "-w", "1"]), "1\n");
+    assert_eq!(bash_complete("flock", &["flock", "-nw", ""]), "\n");
+    // Command names for -c, and for the command after the file.
     assert!(bash_complete("flock", &["flock", "x.lock", "-c", "ech"]).contains("echo\n"));
+    assert!(bash_complete("flock", &["flock", "-w", "5", "x.lock", "ech"]).contains("echo\n"));
+    // The command's own options are not flock's.
+    assert_eq!(
+        bash_complete("flock", &["flock", "x.lock", "ls", "--ver"]),
+        ""
+    );
+    assert!(bash_complete("dotlock", &["dotlock", "-r", "3", "x", "ech"]).contains("echo\n"));
+    assert_eq!(
+        bash_complete("dotlock", &["dotlock", "-"]).lines().count(),
+        13
+    );
     // procmail's two-letter options.
     assert_eq!(bash_complete("lockfile", &["lockfile", "-m"]), "-ml\n-mu\n");
+    // A lock file after them, and a value after -r, even in a cluster.
+    assert_eq!(bash_complete("lockfile", &["lockfile", "-ml", ""]), "");
+    assert_eq!(bash_complete("lockfile", &["lockfile", "-5r", "1"]), "1\n");
     // lockkit's tools, then their options.
     assert!(bash_complete("lockkit", &["lockkit", "fl"]).contains("flock\n"));
     assert_eq!(
         bash_complete("lockkit", &["lockkit", "flock", "--verb"]),
         "--verbose\n"
     );
+    let commands = bash_complete("lockkit", &["lockkit", "flock", "x.lock", "-c", "tru"]);
+    assert!(
+        commands.contains("true\n") && commands.lines().all(|c| c.starts_with("tru")),
+        "{commands}"
+    );
+    assert_eq!(
+        bash_complete("lockkit", &["lockkit", "install-links", "--dr"]),
+        "--dry-run\n"
+    );
+    // install-links takes a directory.
+    assert_eq!(
+        bash_complete("lockkit", &["lockkit", "install-links", "ma"]),
+        "man\n"
+    );
 }
 
 #[test]
 fn zsh_completions_load() {
     if !installed("zsh") {
-        eprintln!("skipping: zsh is not installed");
         return;
     }
     let script = format!(
@@ -215,10 +252,53 @@ fn zsh_completions_load() {
     );
 }
 
+/// What zsh lists for each line (typed, then TAB), in one interactive zsh
+/// driven through a pseudo-terminal (zsh's zpty): each read waits until
+/// the listing shows the expected text, so a missing completion ends in the
+/// safety timeout, and the failure shows everything zsh printed.
 #[test]
-fn fish_completes_flock_options() {
+fn zsh_completes_options_and_commands() {
+    if !installed("zsh") {
+        return;
+    }
+    let cases = [
+        (
+            "flock --ti",
+            "--timeout*-- Wait for a limited amount of time",
+        ),
+        ("flock x.lock mkdi", "mkdir"),
+        ("dotlock -", "-P*-- Exit with the command"),
+        ("lockfile -m", "-ml*-mu"),
+        ("lockkit fl", "flock*-- Manage locks"),
+        ("lockkit flock --verb", "--verbose"),
+    ];
+    let mut driver = format!(
+        "zmodload zsh/zpty\n\
+         zpty z zsh -f -i\n\
+         zpty -w z \"PS1='%% '; fpath=({}/completions $fpath); autoload -U compinit; \
+         compinit -u -D; bindkey '^I' list-choices; LISTMAX=0; print RE''ADY\"\n\
+         zpty -r z out '*READY*'\n",
+        repo().display()
+    );
+    for (line, want) in cases {
+        // Ctrl-U clears the line that list-choices left.
+        driver.push_str(&format!(
+            "zpty -w -n z $'{line}\\t'\nzpty -r z out '*{want}*'\n\
+             print -r -- {line:?} ok\nzpty -w -n z $'\\C-u'\n"
+        ));
+    }
+    driver.push_str("zpty -d z\n");
+    let s = Scratch::new();
+    s.write("driver.zsh", &driver);
+    let out = crate::util::TestCommand::script(&s, "exec zsh -f driver.zsh").run();
+    for (line, _) in cases {
+        assert!(out.stdout.contains(&format!("{line} ok")), "{line}\n{out}");
+    }
+}
+
+#[test]
+fn fish_completes_options_and_commands() {
     if !installed("fish") {
-        eprintln!("skipping: fish is not installed");
         return;
     }
     let out = Command::new("fish")
@@ -226,7 +306,9 @@ fn fish_completes_flock_options() {
             "--no-config",
             "-c",
             "source completions/flock.fish; complete -C 'flock --ti'; \
-             source completions/lockfile.fish; complete -C 'lockfile -m'",
+             source completions/lockfile.fish; complete -C 'lockfile -m'; \
+             complete -C 'flock -w 5 x.lock mkdi'; complete -C 'flock x.lock --no'; \
+             source completions/lockkit.fish; complete -C 'lockkit flock --verb'",
         ])
         .current_dir(repo())
         .output()
@@ -235,7 +317,10 @@ fn fish_completes_flock_options() {
     assert!(
         stdout.starts_with("--timeout\t")
             && stdout.contains("\n-ml\t")
-            && stdout.contains("\n-mu\t"),
+            && stdout.contains("\n-mu\t")
+            && stdout.contains("\nmkdir\t")
+            && !stdout.contains("--nonblock")
+            && stdout.contains("\n--verbose\t"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -13,8 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use lockkit::Prog;
 use lockkit::cnum::{self, NumError};
-use lockkit::getopt::{Getopt, HasArg, Item as GetoptItem, Long, Short, Spec};
+use lockkit::getopt::{Getopt, Item as GetoptItem, Spec};
 use lockkit::lockfile::args::{Item, tokens};
+use lockkit::opts::Opt;
 
 pub fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -106,51 +107,30 @@ pub fn check_suite(args: &[OsString]) {
     }
 }
 
-const fn short(letter: u8, has_arg: HasArg, id: u8) -> Short<u8> {
-    Short {
-        letter,
-        has_arg,
-        id,
-    }
-}
-
-const fn long(name: &'static str, has_arg: HasArg, id: u8, extension: bool) -> Long<u8> {
-    Long {
-        name,
-        has_arg,
-        id,
-        extension,
-    }
+const fn opt(id: u8, short: &'static [u8], long: &'static [&'static str]) -> Opt<u8> {
+    Opt::new(id, short, long)
 }
 
 /// A table with what makes getopt tricky: aliases, a long option that is a
-/// prefix of others, an extension sharing a prefix, `:` and `-` as letters.
-const SHORTS: &[Short<u8>] = &[
-    short(b's', HasArg::No, 0),
-    short(b'n', HasArg::No, 1),
-    short(b'w', HasArg::Required, 2),
-    short(b':', HasArg::No, 3),
-    short(b'-', HasArg::No, 4),
-    short(b'E', HasArg::Required, 5),
-];
-
-const LONGS: &[Long<u8>] = &[
-    long("shared", HasArg::No, 0, false),
-    long("nonblocking", HasArg::No, 1, false),
-    long("nb", HasArg::No, 1, false),
-    long("nonblock", HasArg::Required, 1, false),
-    long("wait", HasArg::Required, 2, false),
-    long("timeout", HasArg::Required, 2, false),
-    long("start", HasArg::Required, 6, true),
-    long("s", HasArg::No, 7, true),
+/// prefix of others, an extension sharing a prefix, `:` and `-` as letters,
+/// and one meaning spelled with and without a value.
+const OPTIONS: &[Opt<u8>] = &[
+    opt(0, b"s", &["shared"]),
+    opt(1, b"n", &["nonblocking", "nb"]),
+    opt(1, b"", &["nonblock"]).value("x"),
+    opt(2, b"w", &["wait", "timeout"]).value("secs"),
+    opt(3, b":", &[]),
+    opt(4, b"-", &[]),
+    opt(5, b"E", &[]).value("code"),
+    opt(6, b"", &["start"]).value("offset").extension(),
+    opt(7, b"", &["s"]).extension(),
 ];
 
 /// getopt ends, every step takes something, an option's value is (the end
 /// of) an argument, and the operands are what follows the options.
 pub fn check_getopt(args: &[OsString], long_options: bool, peeking: bool) {
     let spec = Spec {
-        shorts: SHORTS,
-        longs: LONGS,
+        options: OPTIONS,
         long_options,
     };
     let mut g = Getopt::new(args, spec);

@@ -18,6 +18,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::collection::vec;
@@ -27,6 +28,7 @@ use proptest::test_runner::Config as ProptestConfig;
 
 use lockkit::cnum::{self, NumError};
 use lockkit::lockfile::args::{Item, tokens};
+use lockkit::opts::{Opt, Value};
 
 use crate::parser_checks::{
     c_strtod, check_dotlock, check_flock, check_getopt, check_lockfile, check_numbers, check_suite,
@@ -89,106 +91,16 @@ const COMMON: &[&[u8]] = &[
     "\u{e9}".as_bytes(),
 ];
 
-const FLOCK: &[&[u8]] = &[
-    b"-s",
-    b"-x",
-    b"-e",
-    b"-u",
-    b"-n",
-    b"-w",
-    b"-E",
-    b"-o",
-    b"-F",
-    b"-c",
-    b"-h",
-    b"-V",
-    b"-v",
-    b"-?",
-    b"s",
-    b"n",
-    b"w",
-    b"E",
-    b"--shared",
-    b"--exclusive",
-    b"--unlock",
-    b"--nonblock",
-    b"--nb",
-    b"--timeout",
-    b"--wait",
-    b"--conflict-exit-code",
-    b"--close",
-    b"--no-fork",
-    b"--verbose",
-    b"--command",
-    b"--help",
-    b"--version",
-    b"--fcntl",
-    b"--start",
-    b"--length",
-    b"--fd",
-    b"--n",
-    b"--s",
-    b"--ver",
-    b"K",
-    b"KiB",
-    b"KB",
-    b"EiB",
-    b"Y",
-    b"1e999",
-    b"0x1p-2",
-    b"f",
-    b"true",
+const FLOCK_EXTRA: &[&[u8]] = &[
+    b"-v", b"s", b"n", b"w", b"E", b"--n", b"--s", b"--ver", b"K", b"KiB", b"KB", b"EiB", b"Y",
+    b"1e999", b"0x1p-2", b"f", b"true",
 ];
 
-const DOTLOCK: &[&[u8]] = &[
-    b"-q",
-    b"-p",
-    b"-N",
-    b"-r",
-    b"-m",
-    b"-l",
-    b"-u",
-    b"-c",
-    b"-i",
-    b"-t",
-    b"-P",
-    b"q",
-    b"p",
-    b"r",
-    b"i",
-    b"l",
-    b"u",
-    b"--help",
-    b"--version",
-    b"--he",
-    b"f",
-    b"x.lock",
-    b"true",
-    b"false",
+const DOTLOCK_EXTRA: &[&[u8]] = &[
+    b"q", b"p", b"r", b"i", b"l", b"u", b"--he", b"f", b"x.lock", b"true", b"false",
 ];
 
-const LOCKFILE: &[&[u8]] = &[
-    b"-!",
-    b"-r",
-    b"-l",
-    b"-s",
-    b"-v",
-    b"-h",
-    b"-?",
-    b"-m",
-    b"-ml",
-    b"-mu",
-    b"!",
-    b"r",
-    b"l",
-    b"s",
-    b"v",
-    b"m",
-    b"--help",
-    b"--version",
-    b"a",
-    b"b",
-];
+const LOCKFILE_EXTRA: &[&[u8]] = &[b"-m", b"!", b"r", b"l", b"s", b"v", b"m", b"a", b"b"];
 
 const SUITE: &[&[u8]] = &[
     b"install-links",
@@ -208,6 +120,34 @@ const SUITE: &[&[u8]] = &[
     b"--dir",
     b"--forc",
 ];
+
+/// A tool's fragments: every spelling of its options, from its definitions
+/// (so that a new option is fuzzed too), then `extra`.
+fn grammar<T: Copy>(opts: &[Opt<T>], extra: &[&'static [u8]]) -> Vec<&'static [u8]> {
+    let leak = |s: String| -> &'static [u8] { Box::leak(s.into_bytes().into_boxed_slice()) };
+    let mut out = Vec::new();
+    for o in opts {
+        for &c in o.short {
+            let suffix = match o.value {
+                Value::Suffix(s) => s,
+                _ => "",
+            };
+            out.push(leak(format!("-{}{suffix}", char::from(c))));
+        }
+        for l in o.long.iter().chain(&o.shown) {
+            out.push(leak(format!("--{l}")));
+        }
+    }
+    out.extend_from_slice(extra);
+    out
+}
+
+static FLOCK: LazyLock<Vec<&[u8]>> =
+    LazyLock::new(|| grammar(lockkit::flock::args::defs::OPTIONS, FLOCK_EXTRA));
+static DOTLOCK: LazyLock<Vec<&[u8]>> =
+    LazyLock::new(|| grammar(lockkit::dotlock::args::defs::OPTIONS, DOTLOCK_EXTRA));
+static LOCKFILE: LazyLock<Vec<&[u8]>> =
+    LazyLock::new(|| grammar(lockkit::lockfile::args::defs::OPTIONS, LOCKFILE_EXTRA));
 
 /// The fragments of one grammar, with the common ones.
 fn fragments(grammar: &'static [&'static [u8]]) -> Vec<&'static [u8]> {
@@ -237,23 +177,23 @@ proptest! {
     #![proptest_config(config(1000))]
 
     #[test]
-    fn flock_parse_never_panics(args in argv(FLOCK)) {
+    fn flock_parse_never_panics(args in argv(&FLOCK)) {
         check_flock(&args);
     }
 
     #[test]
-    fn dotlock_parse_never_panics(args in argv(DOTLOCK)) {
+    fn dotlock_parse_never_panics(args in argv(&DOTLOCK)) {
         check_dotlock(&args);
     }
 
     #[test]
-    fn lockfile_grammar_is_well_formed(args in argv(LOCKFILE)) {
+    fn lockfile_grammar_is_well_formed(args in argv(&LOCKFILE)) {
         check_lockfile(&args);
     }
 
     #[test]
     fn getopt_ends_and_leaves_the_operands(
-        args in argv(FLOCK),
+        args in argv(&FLOCK),
         long_options in any::<bool>(),
         peeking in any::<bool>(),
     ) {
@@ -531,7 +471,7 @@ fn safe_argv(grammar: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<OsS
 /// dotlock: `-r 0` first and no other `r` among the options (`.` or `..`
 /// as the lock exists, and would be retried with pauses).
 fn dotlock_argv() -> impl Strategy<Value = Vec<OsString>> {
-    safe_argv(DOTLOCK).prop_map(|args| {
+    safe_argv(&DOTLOCK).prop_map(|args| {
         let rest = args.into_iter().map(|a| {
             if a.as_bytes().first() == Some(&b'-') {
                 OsString::from_vec(a.into_vec().into_iter().filter(|&b| b != b'r').collect())
@@ -548,7 +488,7 @@ fn dotlock_argv() -> impl Strategy<Value = Vec<OsString>> {
 /// forced lock is followed by a pause), a suspend time, or `-m` (the real
 /// mailbox).
 fn lockfile_argv() -> impl Strategy<Value = Vec<OsString>> {
-    safe_argv(LOCKFILE).prop_map(|args| {
+    safe_argv(&LOCKFILE).prop_map(|args| {
         let mut args: Vec<OsString> = os(&["-r0"]).into_iter().chain(args).collect();
         let cut = tokens(&args).skip(1).find_map(|t| match t.item {
             Item::Retries(_) | Item::Mailbox(_) => Some(t.at),
@@ -598,7 +538,7 @@ fn binary_cases(
 /// `true` and `false`: no case waits.
 #[test]
 fn flock_binary_never_panics() {
-    binary_cases(40, &["flock"], safe_argv(FLOCK));
+    binary_cases(40, &["flock"], safe_argv(&FLOCK));
 }
 
 #[test]
