@@ -186,6 +186,8 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     };
     // From here a fatal signal must not leave our lock behind.
     let (lock_id, _lock_guard) = take(config, pid, true)?;
+    // No inotify instance of the wait may live on while the command runs.
+    crate::lock::wait::close_parked();
 
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
     let noted = Noted::install(&[FORWARDED, SURVIVED].concat());

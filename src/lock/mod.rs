@@ -12,6 +12,7 @@
 //! * [`dotfile`]: lock files made by linking a temp file (validity, stale
 //!   breaking, the event-driven acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
+//! * [`relay`]: one inotify watch shared by the waiters of a lock;
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself.
 
@@ -21,5 +22,6 @@ pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod noted;
+pub mod relay;
 pub mod timer;
 pub mod wait;

@@ -305,9 +305,7 @@ impl Run<'_> {
                 }
             };
             let mut waiter = Waiter::new(&lock);
-            if let Some(fd) = self.signals.wake_fd_owned() {
-                waiter.watch_fd(fd);
-            }
+            let mut watching_signals = false;
             loop {
                 // Registered before the link: a fatal signal removes the
                 // name only if it is our temp file's inode (the link landed).
@@ -404,6 +402,13 @@ impl Run<'_> {
                     }
                 };
                 let until = expiry.map_or(due_at, |e| e.min(due_at));
+                // The signal pipe only now: a free lock needs no descriptor
+                // beyond the temp file's (procmail works under `ulimit -n 5`).
+                if !std::mem::replace(&mut watching_signals, true) {
+                    if let Some(fd) = self.signals.wake_fd_owned() {
+                        waiter.watch_fd(fd);
+                    }
+                }
                 waiter.wait(until);
             }
         }
