@@ -112,6 +112,10 @@ pub struct Waiter {
 const LOOK_FIRST: Duration = Duration::from_millis(10);
 const LOOK_AT_MOST: Duration = Duration::from_secs(1);
 
+/// How often a parent watched without a pidfd is checked (dotlockfile
+/// checks every 5 s, or every second with `-i`).
+const PARENT_CHECK: Duration = Duration::from_secs(1);
+
 /// The pause after `d` between looks without events.
 fn next_look(d: Duration) -> Duration {
     (d * 2).clamp(LOOK_FIRST, LOOK_AT_MOST)
@@ -298,8 +302,9 @@ impl Waiter {
 
     /// End waits with [`Event::ParentDied`] once process `pid` exits.
     /// Returns false if it is already gone (then it is not our parent any
-    /// more either). Where no pidfd can be had, its exit is noticed at the
-    /// next wake (getppid changes when we are orphaned): never by failing.
+    /// more either). Where no pidfd can be had, getppid(2) is checked at
+    /// each wake and at least every second (it changes when we are
+    /// orphaned): a refused pidfd never ends the wait.
     pub fn watch_parent(&mut self, pid: i32) -> bool {
         let fd = pidfd(pid, self.nofile);
         if matches!(fd, Err(Errno::SRCH)) || !is_parent(pid) {
@@ -342,7 +347,11 @@ impl Waiter {
             }
             let left = until - now;
             let look = self.blind() && self.look_again < left;
-            match self.poll_for(if look { self.look_again } else { left }) {
+            let step = if look { self.look_again } else { left };
+            let check_parent =
+                self.parent.as_ref().is_some_and(|p| p.pidfd.is_none()) && PARENT_CHECK < step;
+            match self.poll_for(if check_parent { PARENT_CHECK } else { step }) {
+                Some(Event::Deadline) if check_parent => {}
                 Some(Event::Deadline) if look => {
                     self.look_again = next_look(self.look_again);
                     self.tell_if_moved();
