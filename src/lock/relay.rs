@@ -32,6 +32,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::io::Errno;
+use rustix::net::sockopt::Timeout;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
 
 /// What a lock's waiters share a watch for: its directory and name.
@@ -53,7 +54,7 @@ pub const MAX_INDEX: u32 = 8;
 
 /// How long a waiter waits for a name that is bound but not yet listening
 /// (a watcher between bind(2) and listen(2)) before trying the next one.
-const SETUP_PATIENCE: Duration = Duration::from_millis(500);
+const SETUP_PATIENCE: Duration = Duration::from_secs(2);
 
 /// FNV-1a, 64 bits: stable across builds, so that every lockkit version
 /// derives the same name for a lock.
@@ -100,13 +101,21 @@ pub struct Watcher {
     pub followers: Vec<OwnedFd>,
 }
 
+/// A socket to bind or connect with. Blocking, so that a connect waits for
+/// room in a busy watcher's backlog (a thousand waiters may come at once)
+/// rather than failing and electing another watcher — but for at most
+/// [`SETUP_PATIENCE`] (SO_SNDTIMEO bounds a unix connect), so a watcher
+/// that never accepts cannot hold us. Followers only ever read, and do so
+/// with MSG_DONTWAIT.
 fn socket() -> Result<OwnedFd, Errno> {
-    rustix::net::socket_with(
+    let sock = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        SocketFlags::CLOEXEC,
         None,
-    )
+    )?;
+    rustix::net::sockopt::set_socket_timeout(&sock, Timeout::Send, Some(SETUP_PATIENCE))?;
+    Ok(sock)
 }
 
 /// Become `key`'s watcher or one of its followers. `spare` says whether a
@@ -125,7 +134,10 @@ pub fn join(key: &Key, spare: &dyn Fn(&OwnedFd) -> bool) -> Role {
         loop {
             match rustix::net::bind(&sock, &addr) {
                 Ok(()) => {
-                    if rustix::net::listen(&sock, 128).is_err() {
+                    // The listener never blocks: accepted until EAGAIN.
+                    let listening = rustix::io::ioctl_fionbio(&sock, true)
+                        .and_then(|()| rustix::net::listen(&sock, MAX_FOLLOWERS as i32));
+                    if listening.is_err() {
                         return Role::Alone;
                     }
                     return Role::Watcher(Watcher {
@@ -149,8 +161,9 @@ pub fn join(key: &Key, spare: &dyn Fn(&OwnedFd) -> bool) -> Role {
                     waited += pause;
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                // Full backlog (a watcher too busy to accept), or a name
-                // of someone else's: the next name.
+                // A backlog full for SETUP_PATIENCE (EAGAIN: a watcher
+                // that does not accept), or a name of someone else's: the
+                // next name.
                 Err(_) => break,
             }
         }
