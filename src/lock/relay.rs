@@ -29,7 +29,7 @@
 //! clock, so safety never depends on the relay.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::net::sockopt::Timeout;
@@ -103,34 +103,40 @@ pub struct Watcher {
 
 /// A socket to bind or connect with. Blocking, so that a connect waits for
 /// room in a busy watcher's backlog (a thousand waiters may come at once)
-/// rather than failing and electing another watcher — but for at most
-/// [`SETUP_PATIENCE`] (SO_SNDTIMEO bounds a unix connect), so a watcher
-/// that never accepts cannot hold us. Followers only ever read, and do so
-/// with MSG_DONTWAIT.
-fn socket() -> Result<OwnedFd, Errno> {
+/// rather than failing and electing another watcher — but at most `patience`
+/// (SO_SNDTIMEO bounds a unix connect), so a watcher that never accepts
+/// cannot hold us. Followers only ever read, and do so with MSG_DONTWAIT.
+fn socket(patience: Duration) -> Result<OwnedFd, Errno> {
     let sock = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
         SocketFlags::CLOEXEC,
         None,
     )?;
-    rustix::net::sockopt::set_socket_timeout(&sock, Timeout::Send, Some(SETUP_PATIENCE))?;
+    rustix::net::sockopt::set_socket_timeout(&sock, Timeout::Send, Some(patience))?;
     Ok(sock)
 }
 
 /// Become `key`'s watcher or one of its followers. `spare` says whether a
 /// new descriptor leaves enough for the lock work (else it is given back).
+/// Names that make us wait (bound but not listening, a backlog never
+/// accepted) share one [`SETUP_PATIENCE`], so squatters cannot delay the
+/// wait's start by more.
 pub fn join(key: &Key, spare: &dyn Fn(&OwnedFd) -> bool) -> Role {
+    let end = Instant::now() + SETUP_PATIENCE;
+    let mut pause = Duration::from_micros(100);
     for index in 0..MAX_INDEX {
         let Ok(addr) = SocketAddrUnix::new_abstract_name(&socket_name(key, index)) else {
             return Role::Alone;
         };
-        let sock = match socket() {
+        let patience = end.saturating_duration_since(Instant::now());
+        if patience.is_zero() {
+            return Role::Alone;
+        }
+        let sock = match socket(patience) {
             Ok(s) if spare(&s) => s,
             _ => return Role::Alone,
         };
-        let mut pause = Duration::from_micros(100);
-        let mut waited = Duration::ZERO;
         loop {
             match rustix::net::bind(&sock, &addr) {
                 Ok(()) => {
@@ -156,14 +162,12 @@ pub fn join(key: &Key, spare: &dyn Fn(&OwnedFd) -> bool) -> Role {
                 // Bound but not listening: a watcher between bind(2) and
                 // listen(2), or one that just left (then our next bind
                 // takes the name). Patience, briefly, then the next name.
-                Err(Errno::CONNREFUSED) if waited < SETUP_PATIENCE => {
+                Err(Errno::CONNREFUSED) if Instant::now() + pause < end => {
                     std::thread::sleep(pause);
-                    waited += pause;
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                // A backlog full for SETUP_PATIENCE (EAGAIN: a watcher
-                // that does not accept), or a name of someone else's: the
-                // next name.
+                // Out of patience (EAGAIN: a backlog never accepted), or a
+                // name of someone else's: the next name.
                 Err(_) => break,
             }
         }

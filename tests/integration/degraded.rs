@@ -354,3 +354,120 @@ fn lockfile_waits_for_a_held_lock_with_few_descriptors() {
     assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
     assert_eq!(s.read("x.lock"), "0");
 }
+
+// Squatters on the relay's socket names -----------------------------------
+
+/// The abstract socket name of the `index`th watcher of `x.lock` in the
+/// scratch directory, for effective uid `uid` (as `src/lock/relay.rs`
+/// derives it).
+fn relay_name(s: &Scratch, uid: u32, index: u32) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::metadata(s.dir()).expect("stat scratch");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in b"x.lock" {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "lockkit/wait/{uid:x}/{:x}/{:x}/{h:016x}/{index}",
+        dir.dev(),
+        dir.ino()
+    )
+}
+
+/// A process that binds and listens on abstract socket `name` (as uid
+/// 65534 if `foreign`), accepts nobody and never writes, and lives until
+/// its stdin closes: a `cat` that inherits the listener, made before the
+/// exec. When this returns, the exec has happened, so the name is bound.
+fn squatter(s: &Scratch, foreign: bool, name: &str) -> Child {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new_abstract_name(name.as_bytes()).expect("abstract name");
+    let mut cmd = Command::new("cat");
+    cmd.current_dir(s.dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only system calls, no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            if foreign
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(65534, 65534, 65534) != 0
+                    || libc::setresuid(65534, 65534, 65534) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let sock = rustix::net::socket_with(
+                AddressFamily::UNIX,
+                SocketType::STREAM,
+                SocketFlags::empty(),
+                None,
+            )?;
+            rustix::net::bind(&sock, &addr)?;
+            rustix::net::listen(&sock, 1000)?;
+            // Kept open across the exec.
+            std::mem::forget(sock);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("start squatter")
+}
+
+fn end_squatter(mut c: Child) {
+    drop(c.stdin.take());
+    c.wait().expect("reap squatter");
+}
+
+#[test]
+fn a_silent_watcher_only_delays_a_waiter_until_its_next_attempt() {
+    // Someone of our uid holds the watcher's name and never tells: the
+    // waiter follows it (no inotify of its own) and still takes the freed
+    // lock at its next scheduled attempt (1 s away).
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let uid = rustix::process::geteuid().as_raw();
+    let silent = squatter(&s, false, &relay_name(&s, uid, 0));
+    let mut w = TestCommand::lockkit(&s, "dotlock")
+        .args(["-r", "3", "-i", "1", "x.lock"])
+        .own_process_group()
+        .spawn();
+    assert!(
+        wait_until_waiting(w.id(), &s),
+        "ended early: {}",
+        stderr_of(&mut w)
+    );
+    assert_eq!(
+        inotify_instances(w.id()),
+        0,
+        "the waiter follows the squatter"
+    );
+    release_and_succeed(&s, &mut w, "waiter behind a silent watcher");
+    end_squatter(silent);
+}
+
+#[test]
+fn a_watcher_name_held_by_another_user_is_passed_over() {
+    // Anyone may bind an abstract name: a listener of another uid is not
+    // followed; the waiter watches under the next name, woken by the
+    // release (its own retry is 60 s away).
+    if !crate::util::is_root() {
+        eprintln!("skipping: needs root to run a squatter as uid 65534");
+        return;
+    }
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    let uid = rustix::process::geteuid().as_raw();
+    let foreign = squatter(&s, true, &relay_name(&s, uid, 0));
+    let mut w = TestCommand::lockkit(&s, "dotlock")
+        .args([&SLOW_SCHEDULE[..], &["x.lock"]].concat())
+        .own_process_group()
+        .spawn();
+    assert!(
+        wait_until_waiting(w.id(), &s),
+        "ended early: {}",
+        stderr_of(&mut w)
+    );
+    assert_eq!(inotify_instances(w.id()), 1, "the waiter watches itself");
+    release_and_succeed(&s, &mut w, "waiter past another user's squatter");
+    end_squatter(foreign);
+}
