@@ -543,24 +543,26 @@ impl Drop for Waiter {
     }
 }
 
-/// As the tool ends: close the parked inotify descriptor without waiting
-/// for its teardown. A forked child takes the last reference and pays for
-/// it after we have exited; it closes stdio first, so nobody reading our
-/// output waits for it either. Signals stay blocked in the child for its
-/// short life: it must never run a handler (lock cleanup) of ours.
+/// Close the parked inotify descriptor without waiting for its teardown:
+/// as the tool ends, and before a command runs under a lock taken after a
+/// wait (so that no inotify instance of ours lives while it runs). A forked
+/// child takes the last reference and pays for it while we go on; it closes
+/// stdio first, so nobody reading our output waits for it either. Signals
+/// stay blocked in the child for its short life: it must never run a
+/// handler (lock cleanup) of ours.
 pub fn close_parked() {
     let raw = PARKED.swap(-1, Ordering::SeqCst);
     if raw < 0 {
         return;
     }
-    // SAFETY: plain libc calls on valid arguments; the child runs only
-    // async-signal-safe calls (close_range/close, _exit) and never returns.
+    // SAFETY: fork, close_range and _exit, which rustix lacks, are libc's;
+    // the child runs only async-signal-safe calls and never returns.
     let all = super::cleanup::Deferred::all();
     unsafe {
         if libc::fork() == 0 {
             if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
                 for fd in [0, 1, 2, raw] {
-                    libc::close(fd);
+                    rustix::io::close(fd);
                 }
             }
             libc::_exit(0);
