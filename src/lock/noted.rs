@@ -101,6 +101,12 @@ impl Noted {
             return Some(fd);
         }
         let (rd, wr) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).ok()?;
+        // Short of descriptors, wait without it rather than take what the
+        // lock work needs: a poll is still cut short (EINTR) by a handler,
+        // and a signal that comes just before it is seen at the next wake.
+        if !super::wait::leaves_reserve(&wr) {
+            return None;
+        }
         // The handlers may use the write end from now until the process
         // ends, so it is never closed.
         let wr = wr.into_raw_fd();

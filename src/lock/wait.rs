@@ -135,6 +135,19 @@ fn spare(fd: &OwnedFd, nofile: u64) -> bool {
     (fd.as_raw_fd() as u64).saturating_add(RESERVE) < nofile
 }
 
+/// RLIMIT_NOFILE (`u64::MAX` if unlimited).
+fn nofile() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Does holding the new descriptor `fd` (one for waiting only) leave
+/// [`RESERVE`] for the lock work? (For the signal pipe of [`super::noted`].)
+pub(super) fn leaves_reserve(fd: &OwnedFd) -> bool {
+    spare(fd, nofile())
+}
+
 /// `statfs` magic numbers of file systems whose changes may come from other
 /// machines, where inotify cannot see them.
 const REMOTE_FS: &[i64] = &[
@@ -208,9 +221,7 @@ impl Waiter {
         self.remote = rustix::fs::statfs(&self.dir)
             .map(|s| REMOTE_FS.contains(&{ s.f_type }))
             .unwrap_or(false);
-        self.nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-            .current
-            .unwrap_or(u64::MAX);
+        self.nofile = nofile();
         self.key = rustix::fs::stat(&self.dir).ok().map(|st| relay::Key {
             uid: rustix::process::geteuid().as_raw(),
             dev: st.st_dev,
@@ -387,8 +398,8 @@ impl Waiter {
     }
 
     /// One poll(2) of everything watched, for at most `left`: the event, or
-    /// `None` to poll again (EINTR, inotify news about other names, a
-    /// follower come or gone).
+    /// `None` to poll again (inotify news about other names, a follower
+    /// come or gone).
     fn poll_for(&mut self, left: Duration) -> Option<Event> {
         let timeout = rustix::time::Timespec {
             tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
@@ -426,7 +437,9 @@ impl Waiter {
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             Ok(0) => return Some(Event::Deadline),
             Ok(_) => {}
-            Err(Errno::INTR) => return None,
+            // A handler ran: one of the caller's noted signals, perhaps,
+            // where no self-pipe could be had. Let the caller look.
+            Err(Errno::INTR) => return Some(Event::Interrupted),
             Err(_) => return Some(Event::Deadline),
         }
         let ready: Vec<Source> = fds

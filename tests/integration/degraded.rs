@@ -471,3 +471,29 @@ fn a_watcher_name_held_by_another_user_is_passed_over() {
     release_and_succeed(&s, &mut w, "waiter past another user's squatter");
     end_squatter(foreign);
 }
+
+#[test]
+fn lockfile_short_of_descriptors_still_gives_up_on_a_signal() {
+    // No descriptor to spare for the signal pipe: the handler's EINTR ends
+    // the wait instead.
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    s.link("lockfile", &lockkit_bin());
+    let mut w = TestCommand::script(&s, "ulimit -n 5 && exec lockfile -3600 -r 1 x.lock")
+        .own_process_group()
+        .spawn();
+    let pid = w.id();
+    let waiting = watch_until(pid, SAFETY, "lockfile never started waiting", || {
+        !s.names_starting_with("_").is_empty() && in_poll(pid)
+    });
+    assert!(waiting, "ended early: {}", stderr_of(&mut w));
+    crate::util::send_signal(pid, libc::SIGTERM);
+    let st = wait_bounded(&mut w, SAFETY, "lockfile told to stop");
+    assert_eq!(st.code(), Some(75));
+    assert_eq!(
+        stderr_of(&mut w),
+        "lockfile: Signal received, giving up on \"x.lock\"\n"
+    );
+    assert_eq!(s.read("x.lock"), "held by the test\n");
+    assert!(s.names_starting_with("_").is_empty(), "temp file left");
+}
