@@ -138,7 +138,9 @@ impl Noted {
 
     /// An owned copy of [`Noted::wake_fd`], for a [`super::wait::Waiter`].
     pub fn wake_fd_owned(&self) -> Option<OwnedFd> {
-        self.pipe().and_then(|w| w.try_clone().ok())
+        self.pipe()
+            .and_then(|w| w.try_clone().ok())
+            .filter(super::wait::leaves_reserve)
     }
 
     /// The signals that arrived since the last call (clearing them).
@@ -187,8 +189,9 @@ impl Drop for Noted {
         // and write to the pipe whenever a noted signal comes. Closing the
         // read end would turn a signal that comes after this (while the
         // tool exits) into a write to a pipe without readers: SIGPIPE,
-        // which then killed dotlock or, where SIGPIPE is itself noted, made its handler raise it again
-        // and again. So the read end is kept open until the process exits.
+        // which then killed dotlock or, where SIGPIPE is itself noted, made
+        // its handler raise it again and again. So the read end is kept
+        // open until the process exits.
         if let Some(fd) = self.wake.take() {
             std::mem::forget(fd);
         }
