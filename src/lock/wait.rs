@@ -97,9 +97,9 @@ pub struct Waiter {
     /// without a pidfd, on a local file system): the pause before looking
     /// again, doubling from [`LOOK_FIRST`] to [`LOOK_AT_MOST`].
     look_again: Duration,
-    /// RLIMIT_NOFILE: our descriptors must leave [`RESERVE`] for the lock
-    /// work.
-    nofile: u64,
+    /// RLIMIT_NOFILE, read when first needed: our descriptors must leave
+    /// [`RESERVE`] for the lock work.
+    nofile: Option<u64>,
 }
 
 /// Where the kernel cannot tell us (no inotify instance to be had), look
@@ -206,7 +206,7 @@ impl Waiter {
             extra: None,
             remote: false,
             look_again: LOOK_FIRST,
-            nofile: u64::MAX,
+            nofile: None,
         }
     }
 
@@ -221,7 +221,6 @@ impl Waiter {
         self.remote = rustix::fs::statfs(&self.dir)
             .map(|s| REMOTE_FS.contains(&{ s.f_type }))
             .unwrap_or(false);
-        self.nofile = nofile();
         self.key = rustix::fs::stat(&self.dir).ok().map(|st| relay::Key {
             uid: rustix::process::geteuid().as_raw(),
             dev: st.st_dev,
@@ -234,7 +233,7 @@ impl Waiter {
     /// Take a part among the lock's waiters; a watcher (or a waiter on its
     /// own) sets up its inotify watch.
     fn join(&mut self) {
-        let nofile = self.nofile;
+        let nofile = self.nofile();
         self.role = match &self.key {
             Some(key) => relay::join(key, &|fd| spare(fd, nofile)),
             None => Role::Alone,
@@ -245,10 +244,15 @@ impl Waiter {
         self.told = None;
     }
 
+    /// RLIMIT_NOFILE (read once: only a waiter needs it).
+    fn nofile(&mut self) -> u64 {
+        *self.nofile.get_or_insert_with(nofile)
+    }
+
     /// A new inotify instance watching the lock's directory.
-    fn watch_dir(&self) -> Option<OwnedFd> {
+    fn watch_dir(&mut self) -> Option<OwnedFd> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()?;
-        if !spare(&fd, self.nofile) {
+        if !spare(&fd, self.nofile()) {
             return None;
         }
         inotify::add_watch(
@@ -299,7 +303,7 @@ impl Waiter {
         let Some(pid) = pid else {
             return true;
         };
-        match pidfd(pid, self.nofile) {
+        match pidfd(pid, self.nofile()) {
             Err(Errno::SRCH) => false,
             fd => {
                 self.holder = Some(Watched {
@@ -317,7 +321,7 @@ impl Waiter {
     /// each wake and at least every second (it changes when we are
     /// orphaned): a refused pidfd never ends the wait.
     pub fn watch_parent(&mut self, pid: i32) -> bool {
-        let fd = pidfd(pid, self.nofile);
+        let fd = pidfd(pid, self.nofile());
         if matches!(fd, Err(Errno::SRCH)) || !is_parent(pid) {
             return false;
         }
@@ -467,7 +471,7 @@ impl Waiter {
                 }
                 Source::Inotify => None,
                 Source::Listener => {
-                    let nofile = self.nofile;
+                    let nofile = self.nofile();
                     let uid = self.key.as_ref().map_or(u32::MAX, |k| k.uid);
                     if let Role::Watcher(w) = &mut self.role {
                         w.accept(uid, &|fd| spare(fd, nofile));

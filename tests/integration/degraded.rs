@@ -497,3 +497,33 @@ fn lockfile_short_of_descriptors_still_gives_up_on_a_signal() {
     assert_eq!(s.read("x.lock"), "held by the test\n");
     assert!(s.names_starting_with("_").is_empty(), "temp file left");
 }
+
+#[test]
+fn a_waiter_short_of_descriptors_still_reads_the_holders_pid() {
+    // With -p, a live holder keeps even an old lock. The waiter's own
+    // descriptors (inotify, pidfds, sockets) must never take the one that
+    // reading the holder's pid needs: the lock would then be judged by its
+    // age alone, and broken. Each limit ends with "gave up" (4), the lock
+    // untouched, as with dotlockfile.
+    let s = Scratch::new();
+    let mut holder = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start cat");
+    s.write("x.lock", format!("{}\n", holder.id()));
+    s.age("x.lock", 600);
+    let mut waiters: Vec<(u32, Child)> = (4..=9)
+        .map(|n| {
+            let args = ["-p", "-r", "1", "-i", "1", "x.lock"];
+            (n, dotlock_with_fd_limit(&s, n, &args))
+        })
+        .collect();
+    for (n, w) in &mut waiters {
+        let st = wait_bounded(w, SAFETY, "waiter of a live holder's old lock");
+        assert_eq!(st.code(), Some(4), "ulimit -n {n}: {}", stderr_of(w));
+    }
+    assert_eq!(s.read("x.lock"), format!("{}\n", holder.id()), "the lock");
+    drop(holder.stdin.take());
+    holder.wait().expect("reap cat");
+}
