@@ -527,3 +527,54 @@ fn a_waiter_short_of_descriptors_still_reads_the_holders_pid() {
     drop(holder.stdin.take());
     holder.wait().expect("reap cat");
 }
+
+#[test]
+fn a_watcher_out_of_descriptors_leaves_further_waiters_to_another_watcher() {
+    // The first waiter (the watcher) may hold 10 descriptors: after its
+    // listener, inotify instance, parent pidfd and one follower, the next
+    // would eat into the three kept for the lock work. So it closes its
+    // listener, and the later waiters elect a second watcher: two inotify
+    // instances in all, and everybody still woken by events.
+    let s = Scratch::new();
+    s.write("x.lock", "held by the test\n");
+    // (No redirection: dash cannot save a descriptor under `ulimit -n 10`.)
+    let command = ["sh", "-c", "exec touch ran.$PPID"];
+    let args = [&SLOW_SCHEDULE[..], &["x.lock"], &command[..]].concat();
+    let mut first = dotlock_with_fd_limit(&s, 10, &args);
+    assert!(
+        wait_until_waiting(first.id(), &s),
+        "ended early: {}",
+        stderr_of(&mut first)
+    );
+    assert_eq!(inotify_instances(first.id()), 1, "the first waiter watches");
+    let mut waiters = vec![first];
+    for _ in 0..5 {
+        let mut w = TestCommand::lockkit(&s, "dotlock")
+            .args(&args)
+            .own_process_group()
+            .spawn();
+        assert!(
+            wait_until_waiting(w.id(), &s),
+            "ended early: {}",
+            stderr_of(&mut w)
+        );
+        waiters.push(w);
+    }
+    let holding: Vec<usize> = waiters.iter().map(|w| inotify_instances(w.id())).collect();
+    assert_eq!(
+        holding.iter().sum::<usize>(),
+        2,
+        "inotify instances: {holding:?}"
+    );
+    std::fs::remove_file(s.path("x.lock")).expect("release");
+    for w in &mut waiters {
+        let st = wait_bounded(w, SAFETY, "a waiter in the queue");
+        assert_eq!(st.code(), Some(0), "{}", stderr_of(w));
+    }
+    assert_eq!(
+        s.names_starting_with("ran.").len(),
+        waiters.len(),
+        "every command ran"
+    );
+    assert!(!s.exists("x.lock"));
+}
