@@ -196,6 +196,8 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     // From here a fatal signal must not leave our lock behind.
     let held = take(config, pid, true)?;
     let lock_id = held.id();
+    // No inotify instance of the wait may live on while the command runs.
+    crate::lock::wait::close_parked();
 
     // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
     let noted = Noted::install(&[FORWARDED, SURVIVED].concat());

@@ -13,6 +13,7 @@
 //! * [`dotfile`]: lock files made by linking a temp file (naming, link,
 //!   judging, breaking, the acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
+//! * [`relay`]: one inotify watch shared by the waiters of a lock;
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
 //! * [`user`]: passwd look-ups.
@@ -24,6 +25,7 @@ pub mod fdlock;
 pub mod file;
 pub mod fs;
 pub mod noted;
+pub mod relay;
 pub mod timer;
 pub mod user;
 pub mod wait;

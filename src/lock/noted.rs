@@ -7,10 +7,10 @@
 //! installed before, so a signal's lock-phase cleanup handler is taken off
 //! first; a signal inherited as ignored is left ignored, as the C tools do.
 
-use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::pipe::PipeFlags;
@@ -19,33 +19,43 @@ use rustix::pipe::PipeFlags;
 #[derive(Debug)]
 pub struct Noted {
     flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
-    wake: Option<OwnedFd>,
+    /// The write end of the self-pipe, for the handlers; -1 until a wait
+    /// needs the pipe. Until then a signal only sets its flag: a run that
+    /// never waits (a free lock) must not spend two descriptors on it —
+    /// procmail's lockfile takes a free lock under `ulimit -n 5`.
+    wake_wr: Arc<AtomicI32>,
+    /// The read end, made by the first wait.
+    wake: OnceLock<OwnedFd>,
 }
 
 /// Was `sig` ignored when we inherited it?
 pub fn is_ignored(sig: libc::c_int) -> bool {
-    // SAFETY: querying a disposition into a zeroed struct.
+    // SAFETY: querying a disposition into a zeroed struct (rustix has no
+    // stable sigaction).
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
         libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
     }
 }
 
+/// Write one byte to `fd` (a self-pipe's write end that is never closed).
+/// Async-signal-safe: one write(2), errno kept by signal-hook.
+fn poke(fd: RawFd) {
+    // SAFETY: the write end lives as long as the process (see `pipe`).
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = rustix::io::write(fd, &[0u8]);
+}
+
 impl Noted {
     /// Note `signals` (those not inherited ignored) from now on.
     pub fn install(signals: &[libc::c_int]) -> Noted {
         let mut flags = Vec::new();
-        let Ok((rd, wr)) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK) else {
-            return Noted { flags, wake: None };
-        };
-        // Held back while each signal changes hands (issue 7): one that
-        // came between the reset below and signal-hook's handler met the
-        // default action — in dotlock's command mode, dying with the lock
-        // left behind. It is delivered, and noted, once this drops.
+        let wake_wr = Arc::new(AtomicI32::new(-1));
+        // Held back while each signal changes hands: one that came between
+        // the reset below and signal-hook's handler met the default action
+        // — in dotlock's command mode, dying with the lock left behind. It
+        // is delivered, and noted, once this drops.
         let _deferred = super::cleanup::Deferred::new();
-        // The handlers stay registered for the rest of the process, so the
-        // write end they use is never closed.
-        let wake = wr.into_raw_fd();
         for &sig in signals {
             if is_ignored(sig) {
                 continue;
@@ -56,17 +66,20 @@ impl Noted {
             super::cleanup::handed_over(sig);
             let flag = Arc::new(AtomicBool::new(false));
             let noted = Arc::clone(&flag);
-            // One handler per signal: set the flag, wake the pipe. (Not
-            // signal-hook's flag + pipe pair: that is two registrations and
-            // a duplicated descriptor per signal, a third of a dotlock's
-            // start-up system calls.)
-            // SAFETY: the action only stores to an atomic and writes to a
-            // pipe (async-signal-safe; signal-hook keeps errno). The write
-            // end lives as long as the process (see below).
+            let wr = Arc::clone(&wake_wr);
+            // One handler per signal: set the flag, wake the pipe if a wait
+            // made one. (Not signal-hook's flag + pipe pair: that is two
+            // registrations and a duplicated descriptor per signal, a third
+            // of a dotlock's start-up system calls.)
+            // SAFETY: the action only touches atomics and writes to a pipe
+            // (async-signal-safe; signal-hook keeps errno).
             let registered = unsafe {
                 signal_hook::low_level::register(sig, move || {
                     noted.store(true, Ordering::SeqCst);
-                    libc::write(wake, [0u8].as_ptr().cast(), 1);
+                    let fd = wr.load(Ordering::SeqCst);
+                    if fd >= 0 {
+                        poke(fd);
+                    }
                 })
             }
             .is_ok();
@@ -76,8 +89,40 @@ impl Noted {
         }
         Noted {
             flags,
-            wake: Some(rd),
+            wake_wr,
+            wake: OnceLock::new(),
         }
+    }
+
+    /// The self-pipe's read end, made now if this is the first wait; `None`
+    /// if no pipe can be had (out of descriptors).
+    fn pipe(&self) -> Option<&OwnedFd> {
+        if let Some(fd) = self.wake.get() {
+            return Some(fd);
+        }
+        let (rd, wr) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).ok()?;
+        // Short of descriptors, wait without it rather than take what the
+        // lock work needs: a poll is still cut short (EINTR) by a handler,
+        // and a signal that comes just before it is seen at the next wake.
+        if !super::wait::leaves_reserve(&wr) {
+            return None;
+        }
+        // The handlers may use the write end from now until the process
+        // ends, so it is never closed.
+        let wr = wr.into_raw_fd();
+        self.wake_wr.store(wr, Ordering::SeqCst);
+        // A signal noted before the store set only its flag: make the pipe
+        // say so too, so that a poll on it cannot miss it. (One after the
+        // store writes for itself; a second byte is harmless.)
+        if self.pending() {
+            poke(wr);
+        }
+        Some(self.wake.get_or_init(|| rd))
+    }
+
+    /// Has a noted signal arrived that is not yet taken?
+    fn pending(&self) -> bool {
+        self.flags.iter().any(|(_, f)| f.load(Ordering::SeqCst))
     }
 
     /// The signals that are being noted.
@@ -85,19 +130,22 @@ impl Noted {
         self.flags.iter().map(|(s, _)| *s).collect()
     }
 
-    /// A descriptor that becomes readable when a noted signal arrives.
+    /// A descriptor that becomes readable when a noted signal arrives (made
+    /// by the first call: only a wait needs it).
     pub fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.wake.as_ref().map(|w| w.as_fd())
+        self.pipe().map(|w| w.as_fd())
     }
 
     /// An owned copy of [`Noted::wake_fd`], for a [`super::wait::Waiter`].
     pub fn wake_fd_owned(&self) -> Option<OwnedFd> {
-        self.wake.as_ref().and_then(|w| w.try_clone().ok())
+        self.pipe()
+            .and_then(|w| w.try_clone().ok())
+            .filter(super::wait::leaves_reserve)
     }
 
     /// The signals that arrived since the last call (clearing them).
     pub fn take(&self) -> Vec<libc::c_int> {
-        if let Some(fd) = &self.wake {
+        if let Some(fd) = self.wake.get() {
             let mut buf = [0u8; 64];
             while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
         }
@@ -110,16 +158,27 @@ impl Noted {
 
     /// Sleep, cut short by a noted signal (which stays to be taken).
     pub fn sleep(&self, d: Duration) {
-        let timeout = rustix::time::Timespec {
-            tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(d.subsec_nanos()),
-        };
-        match &self.wake {
-            Some(w) => {
-                let mut fds = [PollFd::new(w, PollFlags::IN)];
-                let _ = rustix::event::poll(&mut fds, Some(&timeout));
+        let end = Instant::now().checked_add(d);
+        let pipe = self.pipe();
+        loop {
+            let left = end.map_or(d, |e| e.saturating_duration_since(Instant::now()));
+            if left.is_zero() || self.pending() {
+                return;
             }
-            None => std::thread::sleep(d),
+            let timeout = rustix::time::Timespec {
+                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            // Without a pipe, a poll of nothing still ends with EINTR when
+            // a handler runs (poll is never restarted).
+            let mut fds: Vec<PollFd<'_>> = pipe
+                .into_iter()
+                .map(|w| PollFd::new(w, PollFlags::IN))
+                .collect();
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(n) if n > 0 => return,
+                _ => {}
+            }
         }
     }
 }
@@ -130,9 +189,9 @@ impl Drop for Noted {
         // and write to the pipe whenever a noted signal comes. Closing the
         // read end would turn a signal that comes after this (while the
         // tool exits) into a write to a pipe without readers: SIGPIPE,
-        // which then killed dotlock (seen in signal storms, issue 7) or,
-        // where SIGPIPE is itself noted, made its handler raise it again
-        // and again. So the read end is kept open until the process exits.
+        // which then killed dotlock or, where SIGPIPE is itself noted, made
+        // its handler raise it again and again. So the read end is kept
+        // open until the process exits.
         if let Some(fd) = self.wake.take() {
             std::mem::forget(fd);
         }

@@ -11,6 +11,13 @@
 //! * and, separately, the process we work for exits (pidfd), which ends the
 //!   wait for good.
 //!
+//! The waiters of one lock share one inotify watch ([`super::relay`]): one
+//! of them watches and tells the others. Where the kernel refuses a pidfd
+//! (seccomp: ENOSYS, EPERM) or inotify, or descriptors run short, the
+//! waiter looks again every 10 ms to 1 s and checks its parent with
+//! getppid(2) at each wake: it waits, as the reference tools do, and never
+//! gives up early.
+//!
 //! inotify sees only changes made through this kernel: on NFS and other
 //! remote file systems another client's unlink is invisible, so
 //! [`Waiter::events_reliable`] is false there and the caller must fall back
@@ -24,7 +31,7 @@
 //! child as the tool ends: the caller's next command (`lockfile x && cmd`)
 //! starts without waiting for the kernel's housekeeping.
 
-use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -34,6 +41,8 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags};
+
+use super::relay::{self, Heard, Role};
 
 /// Why [`Waiter::wait`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,25 +60,46 @@ pub enum Event {
     Interrupted,
 }
 
+/// A process watched for its exit: through its pidfd, or, where none can be
+/// had (pidfd_open refused by a seccomp filter with ENOSYS or EPERM, or no
+/// descriptor left), by looking again at each wake.
+#[derive(Debug)]
+struct Watched {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+}
+
 /// Watches one lock file's name.
 #[derive(Debug)]
 pub struct Waiter {
+    lock: PathBuf,
     dir: PathBuf,
     name: Vec<u8>,
-    /// inotify and `remote` have been set up (at the first wait).
+    /// inotify or the relay, and `remote`, have been set up (at the first
+    /// wait).
     armed: bool,
-    /// Armed since the last attempt: the name may have been freed between
-    /// that attempt and the watch, so the caller must look once more.
+    /// Armed (or joined a new watcher) since the last attempt: the name may
+    /// have been freed before the watch began, so the caller must look once
+    /// more.
     fresh: bool,
+    /// Held by the watcher of the lock's waiters, or by one alone.
     inotify: Option<OwnedFd>,
-    holder: Option<(i32, OwnedFd)>,
-    parent: Option<OwnedFd>,
+    /// Our part among the lock's waiters (see [`super::relay`]).
+    role: Role,
+    key: Option<relay::Key>,
+    /// A watcher without inotify: the lock's identity when last told.
+    told: Option<Option<(u64, u64)>>,
+    holder: Option<Watched>,
+    parent: Option<Watched>,
     extra: Option<OwnedFd>,
     remote: bool,
-    /// Without inotify on a local file system (the per-user instance limit,
-    /// `fs.inotify.max_user_instances`, reached): the pause before looking
+    /// Where nothing can tell us (no inotify and no watcher, or a holder
+    /// without a pidfd, on a local file system): the pause before looking
     /// again, doubling from [`LOOK_FIRST`] to [`LOOK_AT_MOST`].
     look_again: Duration,
+    /// RLIMIT_NOFILE, read when first needed: our descriptors must leave
+    /// [`RESERVE`] for the lock work.
+    nofile: Option<u64>,
 }
 
 /// Where the kernel cannot tell us (no inotify instance to be had), look
@@ -81,6 +111,42 @@ pub struct Waiter {
 /// says when to give up.
 const LOOK_FIRST: Duration = Duration::from_millis(10);
 const LOOK_AT_MOST: Duration = Duration::from_secs(1);
+
+/// How often a parent watched without a pidfd is checked (dotlockfile
+/// checks every 5 s, or every second with `-i`).
+const PARENT_CHECK: Duration = Duration::from_secs(1);
+
+/// The pause after `d` between looks without events.
+fn next_look(d: Duration) -> Duration {
+    (d * 2).clamp(LOOK_FIRST, LOOK_AT_MOST)
+}
+
+/// Descriptors left for the lock work itself (reading a holder's pid, the
+/// directory lock of a stale break, a probe file) whatever the waiter
+/// holds: waking early is an optimisation, and must never make an attempt
+/// fail (or a pid go unread) where the reference, holding nothing, would
+/// succeed (`ulimit -n 4`).
+const RESERVE: u64 = 3;
+
+/// Does holding `fd` leave [`RESERVE`] descriptors below `nofile`?
+/// (Descriptors are allocated lowest first, so a new one's number tells
+/// how many lie above it.)
+fn spare(fd: &OwnedFd, nofile: u64) -> bool {
+    (fd.as_raw_fd() as u64).saturating_add(RESERVE) < nofile
+}
+
+/// RLIMIT_NOFILE (`u64::MAX` if unlimited).
+fn nofile() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Does holding the new descriptor `fd` (one for waiting only) leave
+/// [`RESERVE`] for the lock work? (For the signal pipe of [`super::noted`].)
+pub(super) fn leaves_reserve(fd: &OwnedFd) -> bool {
+    spare(fd, nofile())
+}
 
 /// `statfs` magic numbers of file systems whose changes may come from other
 /// machines, where inotify cannot see them.
@@ -106,11 +172,24 @@ fn parent_dir(lock: &Path) -> &Path {
     }
 }
 
+/// What a descriptor in one poll stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Extra,
+    Parent,
+    Holder,
+    Inotify,
+    Listener,
+    Follower(RawFd),
+    Watcher,
+}
+
 impl Waiter {
     /// Watch the directory of `lock` for its name going away (from the
     /// first wait on).
     pub fn new(lock: &Path) -> Waiter {
         Waiter {
+            lock: lock.to_path_buf(),
             dir: parent_dir(lock).to_path_buf(),
             name: lock
                 .file_name()
@@ -119,86 +198,151 @@ impl Waiter {
             armed: false,
             fresh: false,
             inotify: None,
+            role: Role::Alone,
+            key: None,
+            told: None,
             holder: None,
             parent: None,
             extra: None,
             remote: false,
             look_again: LOOK_FIRST,
+            nofile: None,
         }
     }
 
-    /// Set up the directory watch, once.
+    /// Set up the watch, once: join the lock's waiters (see
+    /// [`super::relay`]) as watcher or follower.
     fn arm(&mut self) {
         if self.armed {
             return;
         }
         self.armed = true;
         self.fresh = true;
-        let dir = self.dir.as_path();
-        self.remote = rustix::fs::statfs(dir)
+        self.remote = rustix::fs::statfs(&self.dir)
             .map(|s| REMOTE_FS.contains(&{ s.f_type }))
             .unwrap_or(false);
-        self.inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
-            .ok()
-            .filter(|fd| {
-                inotify::add_watch(
-                    fd,
-                    dir,
-                    WatchFlags::DELETE
-                        | WatchFlags::MOVED_FROM
-                        | WatchFlags::MOVED_TO
-                        | WatchFlags::CREATE
-                        | WatchFlags::ATTRIB
-                        | WatchFlags::DELETE_SELF
-                        | WatchFlags::MOVE_SELF
-                        | WatchFlags::ONLYDIR,
-                )
-                .is_ok()
-            });
+        self.key = rustix::fs::stat(&self.dir).ok().map(|st| relay::Key {
+            uid: rustix::process::geteuid().as_raw(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            name: self.name.clone(),
+        });
+        self.join();
+    }
+
+    /// Take a part among the lock's waiters; a watcher (or a waiter on its
+    /// own) sets up its inotify watch.
+    fn join(&mut self) {
+        let nofile = self.nofile();
+        self.role = match &self.key {
+            Some(key) => relay::join(key, &|fd| spare(fd, nofile)),
+            None => Role::Alone,
+        };
+        if !matches!(self.role, Role::Follower(_)) && self.inotify.is_none() {
+            self.inotify = self.watch_dir();
+        }
+        self.told = None;
+    }
+
+    /// RLIMIT_NOFILE (read once: only a waiter needs it).
+    fn nofile(&mut self) -> u64 {
+        *self.nofile.get_or_insert_with(nofile)
+    }
+
+    /// A new inotify instance watching the lock's directory.
+    fn watch_dir(&mut self) -> Option<OwnedFd> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()?;
+        if !spare(&fd, self.nofile()) {
+            return None;
+        }
+        inotify::add_watch(
+            &fd,
+            &self.dir,
+            WatchFlags::DELETE
+                | WatchFlags::MOVED_FROM
+                | WatchFlags::MOVED_TO
+                | WatchFlags::CREATE
+                | WatchFlags::ATTRIB
+                | WatchFlags::DELETE_SELF
+                | WatchFlags::MOVE_SELF
+                | WatchFlags::ONLYDIR,
+        )
+        .ok()?;
+        Some(fd)
+    }
+
+    /// Is someone (our inotify watch, or the watcher we follow) told of
+    /// changes to the lock name?
+    fn told_of_changes(&self) -> bool {
+        self.inotify.is_some() || matches!(self.role, Role::Follower(_))
     }
 
     /// Can an unlink by anyone be seen as it happens? (No on remote file
     /// systems or without inotify: then retry on the reference schedule.)
     pub fn events_reliable(&mut self) -> bool {
         self.arm();
-        self.inotify.is_some() && !self.remote
+        self.told_of_changes() && !self.remote
+    }
+
+    /// Must we look again soon, on our own? (Nothing tells us of a change
+    /// to the name, or of the holder's exit.)
+    fn blind(&self) -> bool {
+        let holder_unseen = self.holder.as_ref().is_some_and(|h| h.pidfd.is_none());
+        !self.remote && (!self.told_of_changes() || holder_unseen)
     }
 
     /// Also wake when process `pid` (the lock's holder) exits. Returns false
     /// if it already has (so there is nothing to wait for: try again now).
-    /// Where pidfds are not available, nothing is watched.
+    /// Where no pidfd can be had, the lock is judged again at each look
+    /// (every 10 ms to 1 s), as nothing else would tell us.
     pub fn watch_holder(&mut self, pid: Option<i32>) -> bool {
-        if self.holder.as_ref().map(|(p, _)| *p) == pid {
+        if self.holder.as_ref().map(|h| h.pid) == pid {
             return true;
         }
         self.holder = None;
         let Some(pid) = pid else {
             return true;
         };
-        match pidfd(pid) {
-            Ok(fd) => {
-                self.holder = Some((pid, fd));
+        match pidfd(pid, self.nofile()) {
+            Err(Errno::SRCH) => false,
+            fd => {
+                self.holder = Some(Watched {
+                    pid,
+                    pidfd: fd.ok(),
+                });
                 true
             }
-            Err(Errno::SRCH) => false,
-            Err(_) => true,
         }
     }
 
     /// End waits with [`Event::ParentDied`] once process `pid` exits.
     /// Returns false if it is already gone (then it is not our parent any
-    /// more either).
+    /// more either). Where no pidfd can be had, getppid(2) is checked at
+    /// each wake and at least every second (it changes when we are
+    /// orphaned): a refused pidfd never ends the wait.
     pub fn watch_parent(&mut self, pid: i32) -> bool {
-        self.parent = pidfd(pid).ok();
-        let still_parent =
-            rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid);
-        self.parent.is_some() && still_parent
+        let fd = pidfd(pid, self.nofile());
+        if matches!(fd, Err(Errno::SRCH)) || !is_parent(pid) {
+            return false;
+        }
+        self.parent = Some(Watched {
+            pid,
+            pidfd: fd.ok(),
+        });
+        true
     }
 
     /// End waits with [`Event::Interrupted`] when `fd` is readable. The
     /// caller drains it.
     pub fn watch_fd(&mut self, fd: OwnedFd) {
         self.extra = Some(fd);
+    }
+
+    /// Has the parent we watch without a pidfd gone?
+    fn parent_gone(&self) -> bool {
+        self.parent
+            .as_ref()
+            .is_some_and(|p| p.pidfd.is_none() && !is_parent(p.pid))
     }
 
     /// Block until an event or `until`. The first call only sets up the
@@ -208,77 +352,156 @@ impl Waiter {
         if std::mem::take(&mut self.fresh) {
             return Event::LockChanged;
         }
-        let blind = self.inotify.is_none() && !self.remote;
         loop {
+            if self.parent_gone() {
+                return Event::ParentDied;
+            }
             let now = Instant::now();
             if now >= until {
                 return Event::Deadline;
             }
             let left = until - now;
-            let look = blind && self.look_again < left;
-            match self.poll_for(if look { self.look_again } else { left }) {
+            let look = self.blind() && self.look_again < left;
+            let step = if look { self.look_again } else { left };
+            let check_parent =
+                self.parent.as_ref().is_some_and(|p| p.pidfd.is_none()) && PARENT_CHECK < step;
+            match self.poll_for(if check_parent { PARENT_CHECK } else { step }) {
+                Some(Event::Deadline) if check_parent => {}
                 Some(Event::Deadline) if look => {
-                    self.look_again = (self.look_again * 2).min(LOOK_AT_MOST);
-                    return Event::LockChanged;
+                    self.look_again = next_look(self.look_again);
+                    self.tell_if_moved();
+                    return if self.parent_gone() {
+                        Event::ParentDied
+                    } else {
+                        Event::LockChanged
+                    };
                 }
+                Some(Event::Deadline) if self.parent_gone() => return Event::ParentDied,
                 Some(event) => return event,
                 None => {}
             }
         }
     }
 
+    /// A watcher without inotify looks for its followers: if the lock name
+    /// now names another file (or none), it tells them.
+    fn tell_if_moved(&mut self) {
+        let Role::Watcher(w) = &mut self.role else {
+            return;
+        };
+        if self.inotify.is_some() {
+            return;
+        }
+        let now = rustix::fs::lstat(&self.lock)
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino));
+        if self.told != Some(now) {
+            self.told = Some(now);
+            w.tell();
+        }
+    }
+
     /// One poll(2) of everything watched, for at most `left`: the event, or
-    /// `None` to poll again (EINTR, or inotify news about other names).
+    /// `None` to poll again (inotify news about other names, a follower
+    /// come or gone).
     fn poll_for(&mut self, left: Duration) -> Option<Event> {
         let timeout = rustix::time::Timespec {
             tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
             tv_nsec: i64::from(left.subsec_nanos()),
         };
-        let flags = PollFlags::IN;
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
-        let mut kinds = Vec::with_capacity(4);
+        let mut watched: Vec<(&OwnedFd, Source)> = Vec::with_capacity(6);
         if let Some(fd) = &self.extra {
-            fds.push(PollFd::new(fd, flags));
-            kinds.push(Event::Interrupted);
+            watched.push((fd, Source::Extra));
         }
-        if let Some(fd) = &self.parent {
-            fds.push(PollFd::new(fd, flags));
-            kinds.push(Event::ParentDied);
+        if let Some(fd) = self.parent.as_ref().and_then(|p| p.pidfd.as_ref()) {
+            watched.push((fd, Source::Parent));
         }
-        if let Some((_, fd)) = &self.holder {
-            fds.push(PollFd::new(fd, flags));
-            kinds.push(Event::HolderExited);
+        if let Some(fd) = self.holder.as_ref().and_then(|h| h.pidfd.as_ref()) {
+            watched.push((fd, Source::Holder));
         }
         if let Some(fd) = &self.inotify {
-            fds.push(PollFd::new(fd, flags));
-            kinds.push(Event::LockChanged);
+            watched.push((fd, Source::Inotify));
         }
+        match &self.role {
+            Role::Watcher(w) => {
+                if let Some(fd) = &w.listener {
+                    watched.push((fd, Source::Listener));
+                }
+                for fd in &w.followers {
+                    watched.push((fd, Source::Follower(fd.as_raw_fd())));
+                }
+            }
+            Role::Follower(fd) => watched.push((fd, Source::Watcher)),
+            Role::Alone => {}
+        }
+        let (mut fds, sources): (Vec<PollFd<'_>>, Vec<Source>) = watched
+            .into_iter()
+            .map(|(fd, s)| (PollFd::new(fd, PollFlags::IN), s))
+            .unzip();
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             Ok(0) => return Some(Event::Deadline),
             Ok(_) => {}
-            Err(Errno::INTR) => return None,
+            // A handler ran: one of the caller's noted signals, perhaps,
+            // where no self-pipe could be had. Let the caller look.
+            Err(Errno::INTR) => return Some(Event::Interrupted),
             Err(_) => return Some(Event::Deadline),
         }
-        let ready: Vec<Event> = fds
+        let ready: Vec<Source> = fds
             .iter()
-            .zip(&kinds)
+            .zip(&sources)
             .filter(|(fd, _)| !fd.revents().is_empty())
-            .map(|(_, k)| *k)
+            .map(|(_, s)| *s)
             .collect();
         drop(fds);
-        for kind in ready {
-            match kind {
-                Event::ParentDied => return Some(Event::ParentDied),
-                Event::Interrupted => return Some(Event::Interrupted),
-                Event::HolderExited => {
+        // Serve the followers first, whatever we return.
+        let mut event = None;
+        for source in ready {
+            let this = match source {
+                Source::Extra => Some(Event::Interrupted),
+                Source::Parent => Some(Event::ParentDied),
+                Source::Holder => {
                     self.holder = None;
-                    return Some(Event::HolderExited);
+                    Some(Event::HolderExited)
                 }
-                Event::LockChanged if self.drain_inotify() => return Some(Event::LockChanged),
-                _ => {}
-            }
+                Source::Inotify if self.drain_inotify() => {
+                    if let Role::Watcher(w) = &mut self.role {
+                        w.tell();
+                    }
+                    Some(Event::LockChanged)
+                }
+                Source::Inotify => None,
+                Source::Listener => {
+                    let nofile = self.nofile();
+                    let uid = self.key.as_ref().map_or(u32::MAX, |k| k.uid);
+                    if let Role::Watcher(w) = &mut self.role {
+                        w.accept(uid, &|fd| spare(fd, nofile));
+                    }
+                    None
+                }
+                Source::Follower(raw) => {
+                    if let Role::Watcher(w) = &mut self.role {
+                        w.drop_follower(raw);
+                    }
+                    None
+                }
+                Source::Watcher => match &self.role {
+                    Role::Follower(conn) => match relay::hear(conn) {
+                        Heard::Changed => Some(Event::LockChanged),
+                        Heard::Nothing => None,
+                        Heard::Gone => {
+                            // Join afresh (perhaps as the next watcher),
+                            // and look again: the name may have changed
+                            // before the new watch began.
+                            self.join();
+                            Some(Event::LockChanged)
+                        }
+                    },
+                    _ => None,
+                },
+            };
+            event = event.or(this);
         }
-        None
+        event
     }
 
     /// Read pending inotify events; true if one concerns the lock name (or
@@ -312,6 +535,11 @@ impl Waiter {
     }
 }
 
+/// Is `pid` our parent (still)?
+fn is_parent(pid: i32) -> bool {
+    rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid)
+}
+
 /// A used inotify descriptor waiting for [`close_parked`], or -1.
 static PARKED: AtomicI32 = AtomicI32::new(-1);
 
@@ -332,36 +560,79 @@ impl Drop for Waiter {
     }
 }
 
-/// As the tool ends: close the parked inotify descriptor without waiting
-/// for its teardown. A forked child takes the last reference and pays for
-/// it after we have exited; it closes stdio first, so nobody reading our
-/// output waits for it either. Signals stay blocked in the child for its
-/// short life: it must never run a handler (lock cleanup) of ours.
+/// Close the parked inotify descriptor without waiting for its teardown:
+/// as the tool ends, and before a command runs under a lock taken after a
+/// wait (so that no inotify instance of ours lives while it runs). A forked
+/// child takes the last reference and pays for it while we go on; it closes
+/// stdio first, so nobody reading our output waits for it either. Signals
+/// stay blocked in the child for its short life: it must never run a
+/// handler (lock cleanup) of ours.
 pub fn close_parked() {
     let raw = PARKED.swap(-1, Ordering::SeqCst);
     if raw < 0 {
         return;
     }
-    // SAFETY: plain libc calls on valid arguments; the child runs only
-    // async-signal-safe calls (close_range/close, _exit) and never returns.
+    // SAFETY: fork, close_range and _exit, which rustix lacks, are libc's;
+    // the child runs only async-signal-safe calls and never returns.
     let all = super::cleanup::Deferred::all();
     unsafe {
         if libc::fork() == 0 {
             if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
                 for fd in [0, 1, 2, raw] {
-                    libc::close(fd);
+                    rustix::io::close(fd);
                 }
             }
             libc::_exit(0);
         }
         drop(all);
         // Not the last reference if the fork worked, so this is quick.
-        libc::close(raw);
+        rustix::io::close(raw);
     }
 }
 
-/// A pidfd for `pid` (ESRCH: no such process).
-fn pidfd(pid: i32) -> Result<OwnedFd, Errno> {
+/// A pidfd for `pid` (ESRCH: no such process) that leaves [`RESERVE`]
+/// descriptors below `nofile` (else EMFILE).
+fn pidfd(pid: i32, nofile: u64) -> Result<OwnedFd, Errno> {
     let pid = Pid::from_raw(pid).ok_or(Errno::SRCH)?;
-    rustix::process::pidfd_open(pid, PidfdFlags::empty())
+    let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+    if spare(&fd, nofile) {
+        Ok(fd)
+    } else {
+        Err(Errno::MFILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_without_events_back_off_from_10_ms_to_1_s() {
+        let mut d = LOOK_FIRST;
+        let mut seen = vec![d];
+        while d < LOOK_AT_MOST {
+            d = next_look(d);
+            seen.push(d);
+        }
+        assert_eq!(seen.first(), Some(&Duration::from_millis(10)));
+        assert_eq!(seen.last(), Some(&Duration::from_secs(1)));
+        assert!(seen.windows(2).all(|w| w[1] > w[0]), "{seen:?}");
+        assert_eq!(next_look(LOOK_AT_MOST), LOOK_AT_MOST);
+        assert_eq!(next_look(Duration::ZERO), LOOK_FIRST);
+    }
+
+    #[test]
+    fn descriptors_keep_a_reserve_for_the_lock_work() {
+        let fd = rustix::io::dup(rustix::stdio::stderr()).expect("dup");
+        let n = fd.as_raw_fd() as u64;
+        assert!(spare(&fd, n + RESERVE + 1));
+        assert!(!spare(&fd, n + RESERVE));
+        assert!(spare(&fd, u64::MAX));
+    }
+
+    #[test]
+    fn an_uncontended_waiter_sets_up_nothing() {
+        let w = Waiter::new(Path::new("/nonexistent/dir/x.lock"));
+        assert!(!w.armed && w.inotify.is_none() && matches!(w.role, Role::Alone));
+    }
 }

@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod degraded;
 mod dotlock;
 mod dotlock_diff;
 mod faults;

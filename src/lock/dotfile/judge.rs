@@ -102,7 +102,20 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
         return stale;
     };
     if policy.use_pid {
-        if let Some(pid) = read_pid(lock).filter(|&p| p > 0) {
+        let pid = match read_pid(lock) {
+            Ok(pid) => pid,
+            // Out of descriptors or memory: the pid is unknown, not absent.
+            // Doubt keeps the lock; the next look decides.
+            Err(_) => {
+                return Judgement {
+                    id,
+                    stale: false,
+                    holder: None,
+                    expires: None,
+                };
+            }
+        };
+        if let Some(pid) = pid.filter(|&p| p > 0) {
             let written = FsTime::mtime(&st).max(FsTime::ctime(&st));
             match process_state(pid) {
                 ProcessState::Dead => return stale,
@@ -148,14 +161,21 @@ fn reused(started: Option<FsTime>, written: FsTime) -> bool {
 /// The pid in a lock: C `atoi` of its first 16 bytes (blanks, a sign,
 /// digits; the rest ignored; wrapped like a C `int`), as liblockfile reads
 /// it.
-fn read_pid(lock: &Path) -> Option<i32> {
+/// `Ok(None)` where there is no pid to read (as liblockfile, which then
+/// judges by age); `Err` where we could not look for want of resources.
+fn read_pid(lock: &Path) -> Result<Option<i32>, Errno> {
     // Not through a planted symlink; never as our controlling terminal;
     // never blocking on a FIFO.
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let fd = open_unless_planted(lock, flags, Mode::empty()).ok()?;
+    let fd = match open_unless_planted(lock, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOMEM)) => return Err(e),
+        Err(_) => return Ok(None),
+    };
     let mut buf = [0u8; 16];
-    let n = rustix::io::read(&fd, &mut buf).ok()?;
-    Some(pid_text(&buf[..n]))
+    Ok(rustix::io::read(&fd, &mut buf)
+        .ok()
+        .map(|n| pid_text(&buf[..n])))
 }
 
 /// C `atoi` of at most 16 bytes (which cannot overflow a `long`).
