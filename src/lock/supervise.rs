@@ -286,7 +286,9 @@ impl<'a> Supervisor<'a> {
             return Ok(());
         }
         loop {
-            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            // wait(2), i.e. waitpid(-1): any child, whatever its process
+            // group (`waitpid(None)` would be only those in ours).
+            match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((p, ws))) => {
                     if p == run.pid {
                         run.status = status_of(ws);
