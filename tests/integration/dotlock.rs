@@ -812,12 +812,14 @@ fn have_strace() -> bool {
 /// elsewhere, so that it keeps no pipe of the test open) notes SIGTERM in
 /// `log`, and ends (writing `bg-done`) once a line is written to the FIFO
 /// `go`, which the script opens before starting it. `run` prefixes the job
-/// (`setsid`: in a session of its own). The script says `ready <its pid>
-/// <the job's pid>` and waits for the job.
+/// (`setsid`: in a session of its own). Once the job's trap is set (it says
+/// so through the FIFO `up`), the script says `ready <its pid> <the job's
+/// pid>` and waits for the job.
 fn with_background_job(run: &str) -> String {
     format!(
         "exec 3<>go\n\
-         {run} sh -c 'trap \"echo bg-got-TERM >> log\" TERM; head -n 1 <&3; echo bg-done >> log' >/dev/null 2>&1 &\n\
+         {run} sh -c 'trap \"echo bg-got-TERM >> log\" TERM; echo up > up; head -n 1 <&3; echo bg-done >> log' >/dev/null 2>&1 &\n\
+         read -r up < up\n\
          echo \"ready $$ $!\"\n\
          wait\n"
     )
@@ -832,14 +834,8 @@ fn start_with_job(
     script: &str,
     inject: Option<&str>,
 ) -> (Child, BufReader<std::process::ChildStdout>, u32, u32, u32) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &s.path("go"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    make_fifo(s, "go");
+    make_fifo(s, "up");
     let tail = [args, &["x.lock", "sh", "-c", script]].concat();
     let mut w = match inject {
         None => dotlock(s).args(&tail).own_process_group().spawn(),
@@ -873,6 +869,17 @@ fn start_with_job(
     (w, out, wrapper, cmd, job)
 }
 
+fn make_fifo(s: &Scratch, name: &str) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        s.path(name),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+}
+
 /// Let the background job end.
 fn release_job(s: &Scratch) {
     use std::os::unix::fs::OpenOptionsExt;
@@ -896,7 +903,8 @@ fn stopped_wrapper_outlives_the_job(run: &str, inject: Option<&str>) {
         reaped(cmd) && parent_of(job) == Some(wrapper)
     });
     if !holding {
-        release_job(&s);
+        // (Best effort: the job may be gone too.)
+        let _ = std::panic::catch_unwind(|| release_job(&s));
         panic!(
             "the wrapper ended while a process of the command still ran: {}",
             stderr_of(&mut w)
@@ -971,14 +979,7 @@ fn a_job_left_running_by_a_command_that_ends_does_not_keep_the_lock() {
     // keep the caller waiting). Only a stop signal makes the wrapper wait
     // for every process of the command.
     let s = Scratch::new();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &s.path("go"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    make_fifo(&s, "go");
     let script = "exec 3<>go\n\
                   ( head -n 1 <&3 >/dev/null; echo bg-done >> log ) >/dev/null 2>&1 &\n\
                   echo $! > job\n\
