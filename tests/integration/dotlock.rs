@@ -903,8 +903,11 @@ fn stopped_wrapper_outlives_the_job(run: &str, inject: Option<&str>) {
         reaped(cmd) && parent_of(job) == Some(wrapper)
     });
     if !holding {
-        // (Best effort: the job may be gone too.)
+        // Leave nothing running (the job may be gone already).
         let _ = std::panic::catch_unwind(|| release_job(&s));
+        if let Some(job) = rustix::process::Pid::from_raw(job as i32) {
+            let _ = rustix::process::kill_process(job, rustix::process::Signal::KILL);
+        }
         panic!(
             "the wrapper ended while a process of the command still ran: {}",
             stderr_of(&mut w)
