@@ -810,15 +810,16 @@ fn have_strace() -> bool {
 
 /// A command whose background job outlives it: the job (its output
 /// elsewhere, so that it keeps no pipe of the test open) notes SIGTERM in
-/// `log`, and ends (writing `bg-done`) once a line is written to the FIFO
-/// `go`, which the script opens before starting it. `run` prefixes the job
+/// `log` at once (it waits with the `wait` builtin, which a trapped signal
+/// interrupts), and ends (writing `bg-done`) once a line is written to the
+/// FIFO `go`, which the script opens before starting it. `run` prefixes the job
 /// (`setsid`: in a session of its own). Once the job's trap is set (it says
 /// so through the FIFO `up`), the script says `ready <its pid> <the job's
 /// pid>` and waits for the job.
 fn with_background_job(run: &str) -> String {
     format!(
         "exec 3<>go\n\
-         {run} sh -c 'trap \"echo bg-got-TERM >> log\" TERM; echo up > up; head -n 1 <&3; echo bg-done >> log' >/dev/null 2>&1 &\n\
+         {run} sh -c 'trap \"echo bg-got-TERM >> log\" TERM; echo up > up; head -n 1 <&3 & h=$!; wait $h; wait $h; echo bg-done >> log' >/dev/null 2>&1 &\n\
          read -r up < up\n\
          echo \"ready $$ $!\"\n\
          wait\n"
@@ -913,6 +914,13 @@ fn stopped_wrapper_outlives_the_job(run: &str, inject: Option<&str>) {
             stderr_of(&mut w)
         );
     }
+    // The job gets the TERM too, once it is the wrapper's.
+    assert!(
+        watch_until(w.id(), SAFETY, "the job never got the signal", || {
+            std::fs::read_to_string(s.path("log")).is_ok_and(|l| l == "bg-got-TERM\n")
+        }),
+        "the wrapper ended while the job still ran"
+    );
     dotlock(&s).args(["-r", "0", "x.lock"]).run().code(4);
     assert!(s.exists("x.lock"), "the lock went before the job ended");
     release_job(&s);
@@ -920,7 +928,6 @@ fn stopped_wrapper_outlives_the_job(run: &str, inject: Option<&str>) {
     // (strace dies of its tracee's signal too.)
     assert_eq!(code_of(st), 128 + libc::SIGTERM, "{st:?}");
     assert_eq!(stderr_of(&mut w), "");
-    // The job got the TERM too, once it was the wrapper's.
     assert_eq!(s.read("log"), "bg-got-TERM\nbg-done\n");
     assert!(reaped(job), "the job outlived the wrapper");
     assert!(!s.exists("x.lock"), "the lock was left behind");
