@@ -7,11 +7,8 @@
 pub mod args;
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
-
-use rustix::event::{PollFd, PollFlags};
 
 use crate::Prog;
 use crate::error::{Error, Result, strerror};
@@ -22,7 +19,8 @@ use crate::lock::dotfile::{
     TempError,
 };
 use crate::lock::fs::FsTime;
-use crate::lock::noted::Noted;
+use crate::lock::kind::Held;
+use crate::lock::supervise::{self, Plan, Supervisor};
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -185,6 +183,17 @@ const FORWARDED: &[libc::c_int] = &[
 ];
 const SURVIVED: &[libc::c_int] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGALRM];
 
+/// How the command is supervised: stop signals are passed on and, once
+/// told to stop, the lock is kept until every process of the command has
+/// ended — those it started in the background included.
+const PLAN: Plan<'static> = Plan {
+    forward: FORWARDED,
+    survive: SURVIVED,
+    outlive_every_process: true,
+    // A lock file is never reported lost: unused.
+    grace: Duration::from_secs(10),
+};
+
 /// Command mode: lock, run the command, keep the lock fresh, remove it.
 fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     let lock = config.lock.as_path();
@@ -194,26 +203,21 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
         0
     };
     // From here a fatal signal must not leave our lock behind.
-    let held = take(config, pid, true)?;
-    let lock_id = held.id();
-    // No inotify instance of the wait may live on while the command runs.
-    crate::lock::wait::close_parked();
+    let mut held = take(config, pid, true)?;
+    // Without a pid, the lock is touched so that it does not go stale.
+    held.set_renew_every((!config.use_pid).then_some(TOUCH_EVERY));
 
-    // Wake-ups: the command ending (pidfd) or a signal (self-pipe).
-    let noted = Noted::install(&[FORWARDED, SURVIVED].concat());
+    let supervisor = Supervisor::prepare(PLAN);
     let mut cmd = Command::new(argv);
-    // Every signal with a handler of ours (an inherited "ignore" has none,
-    // and stays ignored).
-    let mut to_default = cleanup::installed();
-    to_default.extend(noted.signals());
-    cmd.default_signals(&to_default);
-    let status = match cmd.spawn() {
-        Ok(child) => match supervise(config, &child, &noted) {
-            (Status::ExecFailed(e), _) => Err(e),
-            (status, forwarded) => Ok((status.code(), forwarded)),
+    cmd.default_signals(&supervisor.handled());
+    let status = match supervisor.run(&cmd, &mut held) {
+        Ok(outcome) => match outcome.status {
+            Ok(Status::ExecFailed(e)) => Err(e),
+            Ok(status) => Ok((status.code(), outcome.stopped_by)),
+            Err(_) => Ok((L_ERROR, outcome.stopped_by)),
         },
         Err(SpawnError::Fork(e)) => {
-            let _ = dotfile::remove_if_ours(lock, lock_id);
+            let _ = held.release();
             let err = Error::silent(L_ERROR);
             return Err(if config.quiet {
                 err
@@ -224,7 +228,7 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     };
     // The command has ended: the lock goes, whatever happened (unless it is
     // no longer ours: then there is nothing of ours to remove).
-    let removed = dotfile::remove_if_ours(lock, lock_id);
+    let removed = held.release();
     let mut err = Error::silent(0);
     if let Err(e) = &status {
         // dotlockfile reports with perror(argv[0]), which leaves out the
@@ -244,11 +248,11 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     }
     let code = match status {
         Ok((status, forwarded)) => {
-            if let Some(sig) = forwarded.or_else(|| late_stop(&noted)) {
+            if let Some(sig) = forwarded.or_else(|| supervisor.late_stop()) {
                 // Told to stop: we passed the signal on, waited for the
                 // command and removed the lock; now go the same way.
                 eprint_raw(err.message());
-                die_of(sig);
+                supervise::die_of(sig);
             }
             if config.passthrough { status } else { 0 }
         }
@@ -267,104 +271,10 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     }
 }
 
-/// A stop signal (TERM, HUP, …) that came after the command ended, and so
-/// was never passed on (issue 7: in signal storms, a HUP that came while
-/// the wrapper was cleaning up was lost, and it exited with the command's
-/// status). From here those signals meet their default action; one that
-/// was noted before is returned, to die of.
-fn late_stop(noted: &Noted) -> Option<libc::c_int> {
-    for sig in noted.signals() {
-        if FORWARDED.contains(&sig) {
-            // SAFETY: restoring a default disposition.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
-    }
-    noted.take().into_iter().find(|s| FORWARDED.contains(s))
-}
-
 fn strip_newline(b: &[u8]) -> &[u8] {
     b.strip_suffix(b"\n").unwrap_or(b)
 }
 
 fn eprint_raw(b: &[u8]) {
     let _ = crate::stdio::write_all(rustix::stdio::stderr(), b);
-}
-
-/// Reset `sig` to its default action and raise it.
-fn die_of(sig: libc::c_int) -> ! {
-    cleanup::default_fatal_signals();
-    // SAFETY: plain signal calls.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
-    }
-    std::process::exit(128 + sig)
-}
-
-/// Wait for the command, touching the lock every 30 s when it carries no
-/// pid, and passing on the signals we are told to stop with. Returns the
-/// command's exit code and the signal passed on, if any.
-fn supervise(
-    config: &Config,
-    child: &crate::lock::child::Child,
-    noted: &Noted,
-) -> (Status, Option<libc::c_int>) {
-    let Some(pid) = child.pid() else {
-        // It could not be executed: nothing to wait for.
-        return (
-            child
-                .try_wait()
-                .ok()
-                .flatten()
-                .unwrap_or(Status::Exited(L_ERROR)),
-            None,
-        );
-    };
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
-    let mut forwarded = None;
-    let touch_every = rustix::time::Timespec {
-        tv_sec: TOUCH_EVERY.as_secs() as i64,
-        tv_nsec: 0,
-    };
-    // Without a pidfd, look at the child at least every second.
-    let fallback = rustix::time::Timespec {
-        tv_sec: 1,
-        tv_nsec: 0,
-    };
-    let mut last_touch = std::time::Instant::now();
-    loop {
-        let timeout = match (&pidfd, config.use_pid) {
-            (Some(_), true) => None,
-            (Some(_), false) => Some(&touch_every),
-            (None, _) => Some(&fallback),
-        };
-        let mut fds: Vec<PollFd<'_>> = noted
-            .wake_fd()
-            .into_iter()
-            .chain(pidfd.as_ref().map(|p| p.as_fd()))
-            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
-            .collect();
-        let _ = rustix::event::poll(&mut fds, timeout);
-        drop(fds);
-        for sig in noted.take() {
-            if FORWARDED.contains(&sig) {
-                // SAFETY: plain kill(2) to our own child.
-                unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) };
-                forwarded = Some(sig);
-            }
-        }
-        if !config.use_pid && last_touch.elapsed() >= TOUCH_EVERY {
-            let _ = dotfile::touch(&config.lock);
-            last_touch = std::time::Instant::now();
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => return (status, forwarded),
-            Ok(None) => {}
-            Err(_) => return (Status::Exited(L_ERROR), forwarded),
-        }
-    }
 }

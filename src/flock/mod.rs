@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
+use crate::lock::kind::HeldFdNumber;
+use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
 use crate::stdio::Stdio;
 use args::{Config, Request, Target};
@@ -170,20 +172,22 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         io.discard();
         return Err(exec_failed(e));
     }
+    let lock_fd = match &file {
+        Some(f) => f.as_fd().as_raw_fd(),
+        None => fd_num.unwrap_or(-1),
+    };
     if config.close {
-        let fd = match &file {
-            Some(f) => f.as_fd().as_raw_fd(),
-            None => fd_num.unwrap_or(-1),
-        };
-        cmd.close_in_child(fd);
+        cmd.close_in_child(lock_fd);
     }
-    let child = cmd
-        .spawn()
+    // The plain plan: no signal is caught or forwarded while the command
+    // runs (a killed flock leaves the command running, and holding the
+    // lock, as upstream), and the wait is a blocking waitpid.
+    let supervisor = Supervisor::prepare(Plan::PLAIN);
+    let outcome = supervisor
+        .run(&cmd, &mut HeldFdNumber::new(lock_fd, config.api))
         .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
-    // No signal is caught or forwarded while the command runs: a killed
-    // flock leaves the command running (and holding the lock), as upstream.
-    let status = child
-        .wait()
+    let status = outcome
+        .status
         .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
     // Like util-linux, hold the descriptor (and our share of the lock)
     // until the process exits, after the exit-time output checks.

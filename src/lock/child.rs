@@ -346,8 +346,11 @@ impl Child {
 }
 
 /// An inherited "ignore SIGCHLD" would make the kernel reap the child itself
-/// and `waitpid` fail; restore the default first, as util-linux does.
+/// and `waitpid` fail; restore the default first, as util-linux does. A
+/// handler (the supervisor's) is left in place.
 fn reset_sigchld() {
-    // SAFETY: SIG_DFL is always a valid disposition for SIGCHLD.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    if super::noted::is_ignored(libc::SIGCHLD) {
+        // SAFETY: SIG_DFL is always a valid disposition for SIGCHLD.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
 }

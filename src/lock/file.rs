@@ -63,6 +63,11 @@ impl LockFile {
         &self.path
     }
 
+    /// The descriptor, for a held lock to keep (see `kind::FdLock`).
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// Take the lock as [`fdlock::lock`] does, with the NFS fallback.
     pub fn lock(&mut self, mode: Mode, api: Api, wait: Wait<'_>) -> Result<(), LockError> {
         loop {

@@ -9,7 +9,11 @@
 //! * [`fdlock`]: flock(2) and OFD byte-range locks on a descriptor, with a
 //!   wait policy (block / don't / until a deadline);
 //! * [`timer`]: the deadline that can interrupt a blocked lock call;
-//! * [`child`]: running the command under the lock and its exit status;
+//! * [`kind`]: the seam every kind of lock implements (take, wait, hold,
+//!   renew, lost), with the fd-lock kind;
+//! * [`supervise`]: running the command while a lock is held (signals,
+//!   renewals, loss, every process of the command);
+//! * [`child`]: starting the command and its exit status;
 //! * [`dotfile`]: lock files made by linking a temp file (naming, link,
 //!   judging, breaking, the acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
@@ -24,8 +28,10 @@ pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod fs;
+pub mod kind;
 pub mod noted;
 pub mod relay;
+pub mod supervise;
 pub mod timer;
 pub mod user;
 pub mod wait;

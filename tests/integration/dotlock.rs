@@ -15,15 +15,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::util::{
-    Impl, Scratch, TestCommand, argv, counter as count_under_lock, dead_pid, in_poll, lockkit_bin,
-    pidfd, race, reference, send_signal, signal_name, skip, stderr_of, timeout_until,
-    unshare_or_skip, wait_bounded, watch_until,
+    Impl, Scratch, TestCommand, argv, code_of, counter as count_under_lock, dead_pid, ended,
+    in_poll, lockkit_bin, pidfd, race, reference, send_signal, signal_name, skip, stderr_of,
+    timeout_until, unshare_or_skip, wait_bounded, watch_until,
 };
 
 /// How long a test waits for something that should take milliseconds.
@@ -866,4 +866,230 @@ fn help_and_version_are_extensions() {
     for args in [["--bogus"], ["--he"]] {
         crate::util::Diff::dotlock(args).check();
     }
+}
+
+// Every process of the command ---------------------------------------------
+
+/// The parent of process `pid`, from /proc.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Is strace there? (Under CI=true it must be.)
+fn have_strace() -> bool {
+    if Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "strace is needed under CI=true"
+    );
+    eprintln!("skipping: strace is not installed");
+    false
+}
+
+/// A command whose background job outlives it: the job (its output
+/// elsewhere, so that it keeps no pipe of the test open) notes SIGTERM in
+/// `log` at once (it waits with the `wait` builtin, which a trapped signal
+/// interrupts), and ends (writing `bg-done`) once a line is written to the
+/// FIFO `go`, which the script opens before starting it. `run` prefixes the job
+/// (`setsid`: in a session of its own). Once the job's trap is set (it says
+/// so through the FIFO `up`), the script says `ready <its pid> <the job's
+/// pid>` and waits for the job.
+fn with_background_job(run: &str) -> String {
+    format!(
+        "exec 3<>go\n\
+         {run} sh -c 'trap \"echo bg-got-TERM >> log\" TERM; echo up > up; head -n 1 <&3 & h=$!; wait $h; wait $h; echo bg-done >> log' >/dev/null 2>&1 &\n\
+         read -r up < up\n\
+         echo \"ready $$ $!\"\n\
+         wait\n"
+    )
+}
+
+/// Start `dotlock ARGS x.lock sh -c SCRIPT` (under `strace` injecting
+/// `inject` when given); returns the process started, its stdout, the
+/// dotlock's pid, and the pids on its `ready` line.
+fn start_with_job(
+    s: &Scratch,
+    args: &[&str],
+    script: &str,
+    inject: Option<&str>,
+) -> (Child, BufReader<std::process::ChildStdout>, u32, u32, u32) {
+    make_fifo(s, "go");
+    make_fifo(s, "up");
+    let tail = [args, &["x.lock", "sh", "-c", script]].concat();
+    let mut w = match inject {
+        None => dotlock(s).args(&tail).own_process_group().spawn(),
+        Some(inject) => {
+            let mut c = Command::new("strace");
+            c.args(["-qq", "-o", "/dev/null", "-e", inject])
+                .arg(s.link("dotlock", &lockkit_bin()))
+                .args(&tail)
+                .current_dir(s.dir())
+                .process_group(0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().expect("strace dotlock")
+        }
+    };
+    let mut out = BufReader::new(w.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read ready line");
+    let pids: Vec<u32> = line
+        .strip_prefix("ready ")
+        .map(|p| {
+            p.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let [cmd, job] = pids[..] else {
+        panic!("command did not start: {line:?} {}", stderr_of(&mut w));
+    };
+    let wrapper = parent_of(cmd).expect("the command's parent");
+    (w, out, wrapper, cmd, job)
+}
+
+fn make_fifo(s: &Scratch, name: &str) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        s.path(name),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+/// Let the background job end.
+fn release_job(s: &Scratch) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut go = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("go"))
+        .expect("open the FIFO (the job holds it open)");
+    go.write_all(b"go\n").expect("tell the job to end");
+}
+
+fn stopped_wrapper_outlives_the_job(run: &str, inject: Option<&str>) {
+    let s = Scratch::new();
+    let script = with_background_job(run);
+    let (mut w, _out, wrapper, cmd, job) = start_with_job(&s, &["-P"], &script, inject);
+    send_signal(wrapper, libc::SIGTERM);
+    // The command dies of the TERM passed on (it has no trap); its job is
+    // left behind. The lock must stay until the job has ended too: the
+    // wrapper is still there, and the job is now its child.
+    let holding = watch_until(w.id(), SAFETY, "the job was never reparented", || {
+        reaped(cmd) && parent_of(job) == Some(wrapper)
+    });
+    if !holding {
+        // Leave nothing running (the job may be gone already).
+        let _ = std::panic::catch_unwind(|| release_job(&s));
+        if let Some(job) = rustix::process::Pid::from_raw(job as i32) {
+            let _ = rustix::process::kill_process(job, rustix::process::Signal::KILL);
+        }
+        panic!(
+            "the wrapper ended while a process of the command still ran: {}",
+            stderr_of(&mut w)
+        );
+    }
+    // The job gets the TERM too, once it is the wrapper's.
+    assert!(
+        watch_until(w.id(), SAFETY, "the job never got the signal", || {
+            std::fs::read_to_string(s.path("log")).is_ok_and(|l| l == "bg-got-TERM\n")
+        }),
+        "the wrapper ended while the job still ran"
+    );
+    dotlock(&s).args(["-r", "0", "x.lock"]).run().code(4);
+    assert!(s.exists("x.lock"), "the lock went before the job ended");
+    release_job(&s);
+    let st = wait_bounded(&mut w, SAFETY, "wrapper after the job ended");
+    // (strace dies of its tracee's signal too.)
+    assert_eq!(code_of(st), 128 + libc::SIGTERM, "{st:?}");
+    assert_eq!(stderr_of(&mut w), "");
+    assert_eq!(s.read("log"), "bg-got-TERM\nbg-done\n");
+    assert!(reaped(job), "the job outlived the wrapper");
+    assert!(!s.exists("x.lock"), "the lock was left behind");
+    assert_no_temps(&s, "after the job");
+}
+
+#[test]
+fn a_stopped_wrapper_keeps_the_lock_until_the_commands_last_process_ends() {
+    stopped_wrapper_outlives_the_job("", None);
+}
+
+#[test]
+fn a_job_in_a_session_of_its_own_is_waited_for_too() {
+    // Another process group: still a process of the command.
+    stopped_wrapper_outlives_the_job("setsid", None);
+}
+
+#[test]
+fn without_a_pidfd_the_wrapper_still_waits_for_every_process() {
+    // pidfd_open refused as on kernels before 5.3 (or under a seccomp
+    // filter): SIGCHLD still says when the command and its job end.
+    if have_strace() {
+        stopped_wrapper_outlives_the_job("", Some("inject=pidfd_open:error=ENOSYS"));
+    }
+}
+
+#[test]
+fn without_a_pidfd_or_sigchld_the_command_is_still_waited_for() {
+    // Neither the pidfd nor the self-pipe (pipe2 refused with EMFILE): the
+    // wrapper looks at the command on a bounded schedule instead.
+    if !have_strace() {
+        return;
+    }
+    let s = Scratch::new();
+    let mut w = Command::new("strace")
+        .args([
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=pidfd_open,pipe2:error=EMFILE",
+        ])
+        .arg(s.link("dotlock", &lockkit_bin()))
+        .args(["-P", "x.lock", "sh", "-c", "test -e x.lock && exit 3"])
+        .current_dir(s.dir())
+        .process_group(0)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace dotlock");
+    let st = wait_bounded(&mut w, SAFETY, "wrapper without pidfd and self-pipe");
+    assert_eq!(st.code(), Some(3), "{}", stderr_of(&mut w));
+    assert!(!s.exists("x.lock"), "the lock was left behind");
+}
+
+#[test]
+fn a_job_left_running_by_a_command_that_ends_does_not_keep_the_lock() {
+    // As dotlockfile: the lock is the command's, and goes when it ends,
+    // even if it started something in the background (a daemon must not
+    // keep the caller waiting). Only a stop signal makes the wrapper wait
+    // for every process of the command.
+    let s = Scratch::new();
+    make_fifo(&s, "go");
+    let script = "exec 3<>go\n\
+                  ( head -n 1 <&3 >/dev/null; echo bg-done >> log ) >/dev/null 2>&1 &\n\
+                  echo $! > job\n\
+                  exit 5\n";
+    let mut w = dotlock(&s)
+        .args(["-P", "x.lock", "sh", "-c", script])
+        .own_process_group()
+        .spawn();
+    let st = wait_bounded(&mut w, SAFETY, "wrapper of a command that left a job");
+    assert_eq!(st.code(), Some(5), "{}", stderr_of(&mut w));
+    assert!(!s.exists("x.lock"), "the lock outlived the command");
+    let job: u32 = s.read("job").trim().parse().expect("job pid");
+    assert!(!ended(job), "the job should still run");
+    release_job(&s);
+    assert!(!watch_until(job, SAFETY, "the job did not end", || false));
+    assert_eq!(s.read("log"), "bg-done\n");
 }

@@ -490,3 +490,32 @@ fn timeout_uses_the_locales_decimal_point() {
             .check();
     }
 }
+
+#[test]
+fn the_command_runs_under_a_flock_that_catches_nothing_and_adopts_nothing() {
+    // util-linux's flock only waits: no signal handler (a killed flock
+    // leaves the command running), and it is no child subreaper (a process
+    // the command orphans goes to init or an outer subreaper, not flock).
+    let s = Scratch::new();
+    let out = flock(&s)
+        .args([
+            "f",
+            "sh",
+            "-c",
+            "( sleep 1000 >/dev/null 2>&1 & echo $! > job )\n\
+             read -r st < /proc/$(cat job)/stat\n\
+             set -- $st\n\
+             echo \"flock $PPID parent $4\"\n\
+             grep '^SigCgt' /proc/$PPID/status\n",
+        ])
+        .run();
+    let job: i32 = s.read("job").trim().parse().expect("job pid");
+    // SAFETY: plain kill(2) of the sleep the command started.
+    unsafe { libc::kill(job, libc::SIGKILL) };
+    out.success();
+    let mut lines = out.stdout.lines();
+    let words: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    assert_eq!(words.len(), 4, "{out}");
+    assert_ne!(words[1], words[3], "flock adopted the orphan: {out}");
+    assert_eq!(lines.next(), Some("SigCgt:\t0000000000000000"), "{out}");
+}

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use super::breaking::{Broke, break_stale};
+use super::breaking::{Broke, break_stale, remove_if_ours, touch};
 use super::judge::{Policy, judge};
 use super::link::{Link, Temp};
 use crate::lock::cleanup;
 use crate::lock::fs::FileId;
+use crate::lock::kind;
 use crate::lock::noted::Noted;
 use crate::lock::wait::{Event, Waiter};
 
@@ -164,16 +165,34 @@ pub enum Failure {
     Link(Errno),
 }
 
-/// A lock file this process made.
+/// A lock file this process made. As a [`kind::Held`]: renewing touches it
+/// (a lock without a live pid goes stale at its age limit), releasing
+/// removes the name only while it is still our file.
 #[derive(Debug)]
 pub struct Held {
     path: PathBuf,
     id: FileId,
     /// Removes it on a fatal signal (if still ours), where asked.
     guard: Option<cleanup::Guard>,
+    renew_every: Option<Duration>,
 }
 
 impl Held {
+    fn new(path: &Path, id: FileId, guard: Option<cleanup::Guard>) -> Held {
+        Held {
+            path: path.to_owned(),
+            id,
+            guard,
+            renew_every: None,
+        }
+    }
+
+    /// Touch it this often while a command runs (None: its validity does
+    /// not depend on its age, e.g. it names a live process).
+    pub fn set_renew_every(&mut self, every: Option<Duration>) {
+        self.renew_every = every;
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -186,6 +205,25 @@ impl Held {
     pub fn forget_guard(&mut self) {
         self.guard = None;
     }
+}
+
+impl kind::Held for Held {
+    fn release(self) -> Result<(), Errno> {
+        remove_if_ours(&self.path, self.id)
+    }
+
+    fn renew_every(&self) -> Option<Duration> {
+        self.renew_every
+    }
+
+    fn renew(&mut self) -> Result<(), Errno> {
+        touch(&self.path)
+    }
+
+    // `lost` stays None: a lock file gives no event when someone breaks it,
+    // short of an inotify watch kept for the whole command, which would hold
+    // one of the user's few inotify instances (see `wait`) for as long as
+    // the command runs.
 }
 
 /// Take the lock of `req` by linking `temp` to it (see the module comment).
@@ -209,11 +247,7 @@ pub fn acquire<B: Backoff>(
     loop {
         let link = temp.link_to(lock).map_err(Failure::TempLost)?;
         if link == Link::Acquired {
-            return Ok(Held {
-                path: lock.to_owned(),
-                id: temp.id(),
-                guard,
-            });
+            return Ok(Held::new(lock, temp.id(), guard));
         }
         if req.interrupt.is_some_and(|n| !n.take().is_empty()) {
             return Err(Failure::Interrupted);
@@ -227,11 +261,7 @@ pub fn acquire<B: Backoff>(
                     // stands in, as procmail falls back to (an empty lock).
                     Ok(id) => {
                         let guard = req.guard_lock.then(|| cleanup::Guard::new(lock, id));
-                        return Ok(Held {
-                            path: lock.to_owned(),
-                            id,
-                            guard,
-                        });
+                        return Ok(Held::new(lock, id, guard));
                     }
                     Err(Errno::EXIST) => {}
                     Err(e) => return Err(Failure::Link(e)),
@@ -300,6 +330,73 @@ pub fn acquire<B: Backoff>(
     }
 }
 
+/// A lock file as a [`kind::Lock`]: liblockfile's lock (temp file, link,
+/// judging, one-winner breaking), waiting as a [`kind::Wait`] says instead
+/// of by a tool's retry schedule. For new tools built on the seam; the
+/// drop-ins keep their references' schedules.
+#[derive(Debug, Clone)]
+pub struct LinkLock {
+    pub lock: PathBuf,
+    pub policy: Policy,
+    /// What the lock file says (a pid, for `Policy::use_pid`).
+    pub contents: Vec<u8>,
+}
+
+/// Waits until a moment (`None`: forever), looking at least once a minute.
+struct UntilMoment(Option<Instant>);
+
+impl Backoff for UntilMoment {
+    fn next_pause(&mut self) -> Option<Duration> {
+        const AT_MOST: Duration = Duration::from_secs(60);
+        match self.0 {
+            None => Some(AT_MOST),
+            Some(end) => {
+                let left = end.checked_duration_since(Instant::now())?;
+                (!left.is_zero()).then(|| left.min(AT_MOST))
+            }
+        }
+    }
+}
+
+impl kind::Lock for LinkLock {
+    type Held = Held;
+
+    fn acquire(&mut self, wait: kind::Wait) -> Result<Held, kind::AcquireError> {
+        let mut temp = Temp::make(
+            super::Naming::Liblockfile,
+            &self.lock,
+            &self.contents,
+            0o644,
+        )
+        .map_err(
+            |(super::TempError::Create(e) | super::TempError::Write(e))| kind::AcquireError::Sys(e),
+        )?;
+        let end = match wait {
+            kind::Wait::Now => Some(Instant::now()),
+            kind::Wait::Until(t) => Some(t),
+            kind::Wait::Forever => None,
+        };
+        let request = Request {
+            lock: &self.lock,
+            policy: self.policy,
+            stale: Stale::Break,
+            link_errors: LinkErrors::Tolerate,
+            parent: None,
+            interrupt: None,
+            guard_lock: true,
+        };
+        let mut schedule = Schedule::new(UntilMoment(end));
+        acquire(&request, &mut temp, &mut schedule, &mut Quiet).map_err(|e| match e {
+            Failure::GaveUp if wait == kind::Wait::Now => kind::AcquireError::Busy,
+            Failure::GaveUp => kind::AcquireError::TimedOut,
+            Failure::CannotBreak(e) | Failure::TempLost(e) | Failure::Link(e) => {
+                kind::AcquireError::Sys(e)
+            }
+            Failure::ParentDied | Failure::Interrupted => kind::AcquireError::Sys(Errno::INTR),
+        })
+    }
+}
+
 /// `open(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0444)`: the fallback lock.
 fn exclusive_create(lock: &Path) -> Result<FileId, Errno> {
     let fd = rustix::fs::open(
@@ -334,6 +431,41 @@ mod tests {
         let before = Instant::now();
         let due = next_due(&mut Pauses(vec![0]), false).expect("due");
         assert!(due >= before + MIN_PAUSE);
+    }
+
+    #[test]
+    fn lock_files_are_a_kind_of_lock() {
+        use crate::lock::kind::{AcquireError, Held as _, Lock as _, Wait};
+        let dir = std::env::temp_dir().join(format!("lockkit-kind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("mkdir");
+        let mut kind = LinkLock {
+            lock: dir.join("l"),
+            policy: Policy {
+                use_pid: false,
+                age: Some(super::super::AgeLimit::After(Duration::from_secs(300))),
+                follow_symlinks: true,
+            },
+            contents: b"0\n".to_vec(),
+        };
+        let held = kind.acquire(Wait::Forever).expect("free");
+        assert_eq!(std::fs::read(dir.join("l")).expect("lock"), b"0\n");
+        assert_eq!(kind.acquire(Wait::Now).err(), Some(AcquireError::Busy));
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(
+            kind.acquire(Wait::Until(soon)).err(),
+            Some(AcquireError::TimedOut)
+        );
+        assert_eq!(held.renew_every(), None);
+        held.release().expect("release");
+        assert!(!dir.join("l").exists());
+        kind.acquire(Wait::Now)
+            .expect("free again")
+            .release()
+            .expect("release");
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("ls").collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

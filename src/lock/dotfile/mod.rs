@@ -17,7 +17,7 @@ pub mod link;
 pub mod naming;
 
 pub use acquire::{
-    Backoff, Failure, Held, LinkErrors, Quiet, Report, Request, Schedule, Stale, acquire,
+    Backoff, Failure, Held, LinkErrors, LinkLock, Quiet, Report, Request, Schedule, Stale, acquire,
 };
 pub use breaking::{Broke, break_stale, remove, remove_if_ours, touch};
 pub use judge::{AgeLimit, Judgement, Policy, judge};
