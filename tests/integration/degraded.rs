@@ -11,7 +11,6 @@
 //! waiter to end, with [`SAFETY`] as the only bound, below the 60 s of the
 //! waiter's only scheduled retry.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,11 +31,7 @@ fn have_strace() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "strace is needed under CI=true"
-        );
-        eprintln!("skipping: strace is not installed");
+        crate::util::skip("strace is not installed");
     }
     ok
 }
@@ -175,49 +170,10 @@ fn a_waiter_refused_pidfds_still_gives_up_when_its_parent_dies() {
     if !have_strace() {
         return;
     }
-    let s = Scratch::new();
-    s.link("dotlock", &lockkit_bin());
-    s.write("x.lock", "held\n");
-    let py = "import ctypes, os, subprocess, sys\n\
-              libc = ctypes.CDLL(None, use_errno=True)\n\
-              if libc.prctl(36, 1, 0, 0, 0) != 0:\n    sys.exit('PR_SET_CHILD_SUBREAPER failed')\n\
-              p = subprocess.Popen(['sh', '-c', 'dotlock -r 1 -i 60 x.lock & echo $!; wait'],\n\
-                                   stdout=subprocess.PIPE, text=True)\n\
-              waiter = int(p.stdout.readline())\n\
-              print(waiter, flush=True)\n\
-              sys.stdin.readline()\n\
-              p.kill()\n\
-              p.wait()\n\
-              _, status = os.waitpid(waiter, 0)\n\
-              print(os.waitstatus_to_exitcode(status), flush=True)\n";
-    let script =
-        "exec strace -f -qq -o /dev/null -e inject=pidfd_open:error=ENOSYS python3 -c \"$1\"";
-    let mut child = TestCommand::script(&s, script)
-        .args(["sh", py])
-        .own_process_group()
-        .spawn();
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("waiter pid");
-    let waiter: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("helper failed: {line:?} {}", stderr_of(&mut child)));
-    assert!(wait_until_waiting(waiter, &s), "the waiter ended early");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"kill\n").expect("tell the helper");
-    drop(stdin);
-    let st = wait_bounded(
-        &mut child,
-        SAFETY,
+    crate::dotlock::parent_dies_while_waiting(
+        "exec strace -f -qq -o /dev/null -e inject=pidfd_open:error=ENOSYS",
         "waiter whose parent died, without pidfds",
     );
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).expect("read status");
-    assert!(st.success(), "helper: {st:?} {}", stderr_of(&mut child));
-    assert_eq!(rest, "5\n", "the waiter's exit status");
-    assert!(temps(&s).is_empty(), "temp files left: {:?}", temps(&s));
-    assert_eq!(s.read("x.lock"), "held\n");
 }
 
 /// `sh -c 'ulimit -n N; exec dotlock ARGS'` in the background.

@@ -801,9 +801,14 @@ fn a_pid_reused_after_it_was_written_does_not_keep_the_lock() {
 
 #[test]
 fn a_waiter_whose_parent_dies_gives_up_with_5() {
-    // The waiter's parent (an `sh`) is killed; the waiter is then reparented
-    // to a python process that made itself a child subreaper, so that its
-    // exit status can be collected and reported.
+    parent_dies_while_waiting("exec", "waiter whose parent died");
+}
+
+/// A waiter's parent (an `sh`) is killed: the waiter must give up with 5.
+/// It is then reparented to a python process that made itself a child
+/// subreaper, so that its exit status can be collected and reported.
+/// `exec` starts that python (`exec`, or e.g. `exec strace … -e inject=…`).
+pub(crate) fn parent_dies_while_waiting(exec: &str, what: &str) {
     let s = Scratch::new();
     s.link("dotlock", &lockkit_bin());
     s.write("x.lock", "held\n");
@@ -819,8 +824,8 @@ fn a_waiter_whose_parent_dies_gives_up_with_5() {
               p.wait()\n\
               _, status = os.waitpid(waiter, 0)\n\
               print(os.waitstatus_to_exitcode(status), flush=True)\n";
-    let mut child = TestCommand::script(&s, "exec python3 -c \"$1\"")
-        .args(["python3", py])
+    let mut child = TestCommand::script(&s, &format!("{exec} python3 -c \"$1\""))
+        .args(["sh", py])
         .own_process_group()
         .spawn();
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -834,12 +839,12 @@ fn a_waiter_whose_parent_dies_gives_up_with_5() {
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"kill\n").expect("tell the helper");
     drop(stdin);
-    let st = wait_bounded(&mut child, SAFETY, "waiter whose parent died");
+    let st = wait_bounded(&mut child, SAFETY, what);
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("read status");
     assert!(st.success(), "helper: {st:?} {}", stderr_of(&mut child));
-    assert_eq!(rest, "5\n", "the waiter's exit status");
-    assert_no_temps(&s, "after the parent died");
+    assert_eq!(rest, "5\n", "{what}: the waiter's exit status");
+    assert_no_temps(&s, what);
     assert_eq!(s.read("x.lock"), "held\n");
 }
 
