@@ -489,3 +489,184 @@ fn timeout_uses_the_locales_decimal_point() {
             .check();
     }
 }
+
+/// strace is needed by a few tests: under CI=true its absence fails them,
+/// elsewhere they skip and say so.
+fn have_strace() -> bool {
+    let ok = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "strace is needed under CI=true"
+        );
+        eprintln!("skipping: strace is not installed");
+    }
+    ok
+}
+
+/// The command prints its parent's (flock's) POSIX timers: none may be left
+/// once the lock is taken, or the timer would keep interrupting flock for as
+/// long as the command runs.
+const SHOW_FLOCKS_TIMERS: &str = "cat /proc/$PPID/timers";
+
+#[test]
+fn the_deadline_is_gone_once_the_lock_is_taken() {
+    if !std::path::Path::new("/proc/self/timers").exists() {
+        eprintln!("skipping: this kernel has no /proc/PID/timers");
+        return;
+    }
+    let s = Scratch::new();
+    flock(&s)
+        .args(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS])
+        .run()
+        .success()
+        .stdout("");
+    Diff::flock(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS]).check();
+}
+
+#[test]
+fn the_deadline_is_gone_after_a_wait_too() {
+    if !std::path::Path::new("/proc/self/timers").exists() {
+        eprintln!("skipping: this kernel has no /proc/PID/timers");
+        return;
+    }
+    let s = Scratch::new();
+    let holder = Holder::flock(s.dir(), "f", false);
+    let link = s.link("flock", &crate::util::lockkit_bin());
+    let child = std::process::Command::new(link)
+        .arg0("flock")
+        .args(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS])
+        .current_dir(s.dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start flock");
+    wait_until_blocked(child.id(), &s.path("f"));
+    holder.release();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+/// `flock f true` under strace with a PATH of ten directories without
+/// `true` and then the one with it: the process-creating calls made.
+fn process_creations(s: &Scratch, tool: &std::path::Path) -> Vec<String> {
+    let mut dirs: Vec<String> = (0..10)
+        .map(|i| s.mkdir(format!("empty{i}")).display().to_string())
+        .collect();
+    let true_dir = ["/usr/bin", "/bin"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).join("true").exists())
+        .expect("a true command");
+    dirs.push(true_dir.to_owned());
+    let trace = s.path("trace");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args(["-e", "trace=clone,clone3,vfork,fork", "-e", "signal=none"])
+        .arg(tool)
+        .args(["f", "true"])
+        .env("PATH", dirs.join(":"))
+        .current_dir(s.dir())
+        .output()
+        .expect("run strace");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(&trace)
+        .expect("trace")
+        .lines()
+        .filter(|l| !l.contains("resumed>"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn one_process_for_the_command_however_long_the_path() {
+    if !have_strace() {
+        return;
+    }
+    let s = Scratch::new();
+    let calls = process_creations(&s, &s.link("flock", &crate::util::lockkit_bin()));
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    if let Some(reference) = crate::util::reference("flock") {
+        let calls = process_creations(&s, &reference);
+        assert_eq!(calls.len(), 1, "util-linux: {calls:#?}");
+    }
+}
+
+#[test]
+fn path_search_matches_execvp_in_odd_cases() {
+    // Candidates exec refuses in different ways, each followed or not by
+    // one that works: execvp goes on past "missing" and "not executable"
+    // (remembering the latter), and stops at anything else.
+    let setup = |s: &Scratch| {
+        for d in [
+            "noexec",
+            "dir/cmd",
+            "badinterp",
+            "good",
+            "plain",
+            "link",
+            "interp",
+        ] {
+            s.mkdir(d);
+        }
+        s.write("noexec/cmd", "#!/bin/sh\necho noexec\n");
+        s.chmod("noexec/cmd", 0o644);
+        s.write(
+            "badinterp/cmd",
+            "#!/nonexistent/interpreter\necho badinterp\n",
+        );
+        s.chmod("badinterp/cmd", 0o755);
+        s.write("good/cmd", "#!/bin/sh\necho good \"$0\" \"$@\"\n");
+        s.chmod("good/cmd", 0o755);
+        s.write("plain/cmd", "echo plain \"$0\" \"$@\"\n");
+        s.chmod("plain/cmd", 0o755);
+        s.write("notadir", "");
+        std::os::unix::fs::symlink("nowhere", s.path("link/cmd")).expect("symlink");
+        s.write("interp/sh", "");
+        s.chmod("interp/sh", 0o644);
+        s.write("interp/cmd", "#!interp/sh\necho interp\n");
+        s.chmod("interp/cmd", 0o755);
+        s.write("cwdcmd", "#!/bin/sh\necho from the current directory\n");
+        s.chmod("cwdcmd", 0o755);
+    };
+    for (path, cmd) in [
+        ("noexec:good", "cmd"),
+        ("dir:good", "cmd"),
+        ("badinterp:good", "cmd"),
+        ("badinterp", "cmd"),
+        ("noexec", "cmd"),
+        ("noexec:badinterp", "cmd"),
+        ("badinterp:noexec", "cmd"),
+        ("dir:badinterp", "cmd"),
+        ("notadir:good", "cmd"),
+        ("notadir", "cmd"),
+        ("link:plain", "cmd"),
+        ("plain:good", "cmd"),
+        ("interp:good", "cmd"),
+        ("/nonexistent::good", "cwdcmd"),
+        ("/nonexistent:good:", "cwdcmd"),
+        (":", "cmd"),
+    ] {
+        Diff::flock(["lockA", cmd, "arg"])
+            .setup(setup)
+            .env("PATH", path)
+            .check();
+        Diff::flock(["-F", "lockA", cmd, "arg"])
+            .setup(setup)
+            .env("PATH", path)
+            .check();
+    }
+    // No PATH: glibc's default, /bin:/usr/bin.
+    Diff::flock(["lockA", "true"]).env_remove("PATH").check();
+    // Names too long for a directory entry, found or not.
+    let long = "c".repeat(300);
+    Diff::flock(["lockA", &long])
+        .env("PATH", "/nonexistent:good")
+        .check();
+    Diff::flock(["lockA", &long])
+        .env("PATH", "/nonexistent")
+        .check();
+}
