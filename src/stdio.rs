@@ -120,9 +120,10 @@ fn stderr_fd() -> BorrowedFd<'static> {
     rustix::stdio::stderr()
 }
 
-/// `close(dup(fd))`: what util-linux's exit-time check does after flushing.
+/// `close(dup(fd))`: what util-linux's exit-time check does after flushing,
+/// with the close's own error (not the silent close of a dropped fd).
 fn dup_close(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    rustix::io::fcntl_dupfd_cloexec(fd, 0).map(drop)
+    crate::lock::sys::close(rustix::io::fcntl_dupfd_cloexec(fd, 0)?)
 }
 
 /// `write(2)` until done; EINTR is retried.

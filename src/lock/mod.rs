@@ -13,7 +13,8 @@
 //!   breaking, the event-driven acquire loop);
 //! * [`wait`]: waking a lock-file waiter on release (inotify, pidfd);
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
-//! * [`noted`]: signals a waiter or supervisor notes and handles itself.
+//! * [`noted`]: signals a waiter or supervisor notes and handles itself;
+//! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
 pub mod child;
 pub mod cleanup;
@@ -21,5 +22,6 @@ pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod noted;
+pub mod sys;
 pub mod timer;
 pub mod wait;

@@ -670,3 +670,60 @@ fn path_search_matches_execvp_in_odd_cases() {
         .env("PATH", "/nonexistent")
         .check();
 }
+
+/// Run `tool f true` under strace, making the close of the exit-time
+/// duplicate of stdout fail with EIO (as a file system can report a failed
+/// write only there). The close to fail is found by a first, plain run.
+fn with_failing_stdout_close(s: &Scratch, tool: &std::path::Path) -> std::process::Output {
+    let trace = s.path("close-trace");
+    let strace = |extra: &[&str]| {
+        std::process::Command::new("strace")
+            .args(["-qq", "-o"])
+            .arg(&trace)
+            .args(["-e", "trace=close,dup,fcntl", "-e", "signal=none"])
+            .args(extra)
+            .arg(tool)
+            .args(["f", "true"])
+            .current_dir(s.dir())
+            .output()
+            .expect("run strace")
+    };
+    assert!(strace(&[]).status.success());
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let mut closes = 0;
+    let mut stdout_copy = None;
+    let mut nth = None;
+    for line in text.lines() {
+        if line.starts_with("dup(1)") || line.starts_with("fcntl(1, F_DUPFD") {
+            stdout_copy = line.rsplit("= ").next().map(|fd| fd.trim().to_owned());
+        } else if line.starts_with("close(") {
+            closes += 1;
+            if stdout_copy
+                .as_ref()
+                .is_some_and(|fd| line.starts_with(&format!("close({fd})")))
+            {
+                nth = Some(closes);
+                break;
+            }
+        }
+    }
+    let nth = nth.unwrap_or_else(|| panic!("no close of a copy of stdout:\n{text}"));
+    strace(&["-e", &format!("inject=close:error=EIO:when={nth}")])
+}
+
+#[test]
+fn a_failing_close_of_stdout_is_a_write_error() {
+    if !have_strace() {
+        return;
+    }
+    let s = Scratch::new();
+    let want = "flock: write error: Input/output error\n";
+    let out = with_failing_stdout_close(&s, &s.link("flock", &crate::util::lockkit_bin()));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), want);
+    if let Some(reference) = crate::util::reference("flock") {
+        let out = with_failing_stdout_close(&s, &reference);
+        assert_eq!(out.status.code(), Some(1), "util-linux: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "util-linux");
+    }
+}
