@@ -191,15 +191,17 @@ fn executable(path: &CStr, flags: rustix::fs::AtFlags) -> Result<(), Errno> {
     rustix::fs::accessat(rustix::fs::CWD, path, rustix::fs::Access::EXEC_OK, flags)
 }
 
-/// Flags for [`executable`]: `AT_EACCESS` only when the effective ids differ
-/// from the real ones, since it needs faccessat2, which older seccomp
-/// profiles refuse.
+/// Flags for [`executable`]: `AT_EACCESS` only when the effective ids may
+/// differ from the real ones, since it needs faccessat2, which older seccomp
+/// profiles refuse. The kernel says so at exec (`AT_SECURE`: set-id or
+/// file capabilities), and lockkit never changes its ids.
 fn exec_access_flags() -> rustix::fs::AtFlags {
-    use rustix::process::{getegid, geteuid, getgid, getuid};
-    if getuid() == geteuid() && getgid() == getegid() {
-        rustix::fs::AtFlags::empty()
-    } else {
+    // SAFETY: getauxval reads the auxiliary vector; it has no preconditions.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    if secure {
         rustix::fs::AtFlags::EACCESS
+    } else {
+        rustix::fs::AtFlags::empty()
     }
 }
 
