@@ -727,3 +727,16 @@ fn a_failing_close_of_stdout_is_a_write_error() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), want, "util-linux");
     }
 }
+
+#[test]
+fn an_ignored_sigalrm_reaches_the_command_as_util_linux_leaves_it() {
+    // util-linux 2.38.1 does not restore SIGALRM's disposition after -w, so
+    // an ignored SIGALRM is ignored in the command only without -w.
+    for opts in ["", "-w 5", "-F -w 5"] {
+        Diff::flock_script(&format!(
+            "trap '' ALRM; flock {opts} f sh -c 'while read -r k v; do \
+             [ \"$k\" = SigIgn: ] && echo $v; done </proc/self/status'"
+        ))
+        .check();
+    }
+}
