@@ -22,7 +22,9 @@ use crate::error::strerror;
 #[derive(Debug)]
 pub struct Stdio {
     pending: Vec<u8>,
-    line_buffered: bool,
+    /// Decided at the first write, as C's stdio does (and so no system
+    /// call for a run that writes nothing).
+    line_buffered: Option<bool>,
     /// A write to stdout failed before exit (C's `ferror(stdout)`).
     out_failed: bool,
     /// A write to stderr failed (C's `ferror(stderr)`).
@@ -39,7 +41,7 @@ impl Stdio {
     pub fn new() -> Stdio {
         Stdio {
             pending: Vec::new(),
-            line_buffered: rustix::termios::isatty(stdout_fd()),
+            line_buffered: None,
             out_failed: false,
             err_failed: false,
         }
@@ -49,7 +51,10 @@ impl Stdio {
     pub fn out(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         let complete = self.pending.iter().rposition(|&b| b == b'\n');
-        if let Some(end) = complete.filter(|_| self.line_buffered) {
+        let line_buffered = *self
+            .line_buffered
+            .get_or_insert_with(|| rustix::termios::isatty(stdout_fd()));
+        if let Some(end) = complete.filter(|_| line_buffered) {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
             if write_all(stdout_fd(), &line).is_err() {
                 self.out_failed = true;
@@ -120,9 +125,10 @@ fn stderr_fd() -> BorrowedFd<'static> {
     rustix::stdio::stderr()
 }
 
-/// `close(dup(fd))`: what util-linux's exit-time check does after flushing.
+/// `close(dup(fd))`: what util-linux's exit-time check does after flushing,
+/// with the close's own error (not the silent close of a dropped fd).
 fn dup_close(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    rustix::io::fcntl_dupfd_cloexec(fd, 0).map(drop)
+    crate::lock::sys::close(rustix::io::fcntl_dupfd_cloexec(fd, 0)?)
 }
 
 pub use crate::lock::fs::write_all;

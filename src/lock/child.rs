@@ -135,147 +135,192 @@ impl Command {
         if argv.len() < 2 {
             return Ok(Child::failed(Errno::NOENT));
         }
-        // SAFETY: the attribute and file-action objects are initialised
-        // before use and destroyed after; the signal set is filled by the
-        // libc calls.
-        unsafe {
-            let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-            let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-            libc::posix_spawnattr_init(&mut attr);
-            libc::posix_spawn_file_actions_init(&mut actions);
-            // The default action for the signals we handle (glibc resets
-            // every handled signal in the child anyway; this says so).
-            let mut defaults: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut defaults);
-            for &sig in &self.default_signals {
-                libc::sigaddset(&mut defaults, sig);
-            }
-            internal_signals_as_exec_leaves_them(&mut defaults);
-            libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
-            libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
-            if let Some(fd) = self.close_in_child {
-                libc::posix_spawn_file_actions_addclose(&mut actions, fd);
-            }
-            let result = self.spawn_like_execvp(&argv, &attr, &actions);
-            libc::posix_spawn_file_actions_destroy(&mut actions);
-            libc::posix_spawnattr_destroy(&mut attr);
-            match result {
-                Ok(pid) => Ok(Child {
-                    pid: Some(pid),
-                    exec_error: None,
-                }),
-                // The process could not be made at all.
-                Err(e @ (Errno::AGAIN | Errno::NOMEM)) => Err(SpawnError::Fork(e)),
-                Err(e) => Ok(Child::failed(e)),
-            }
-        }
-    }
-
-    /// glibc's `execvp` search (posix/execvpe.c), each candidate started
-    /// with `posix_spawn`.
-    fn spawn_like_execvp(
-        &self,
-        argv: &[*const libc::c_char],
-        attr: &libc::posix_spawnattr_t,
-        actions: &libc::posix_spawn_file_actions_t,
-    ) -> Result<Pid, Errno> {
-        let file = self.argv[0].as_bytes();
-        if file.is_empty() {
-            return Err(Errno::NOENT);
-        }
-        if file.contains(&b'/') {
-            return spawn_or_script(&self.argv[0], argv, attr, actions);
-        }
-        if file.len() > libc::NAME_MAX as usize {
-            return Err(Errno::NAMETOOLONG);
-        }
+        let spawner = Spawner::new(self.close_in_child, &self.default_signals);
+        let as_exec_judges = exec_access_flags();
         let path = std::env::var_os("PATH");
-        let path = path
-            .as_deref()
-            .map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
-        let mut got_eacces = false;
-        let mut last = Errno::NOENT;
-        for dir in path.split(|&b| b == b':') {
-            // An empty element is the current directory.
-            let mut full = dir.to_vec();
-            if !dir.is_empty() {
-                full.push(b'/');
-            }
-            full.extend_from_slice(file);
-            let Ok(full) = CString::new(full) else {
-                continue;
-            };
-            match spawn_or_script(&full, argv, attr, actions) {
-                Ok(pid) => return Ok(pid),
-                Err(Errno::ACCESS) => {
-                    got_eacces = true;
-                    last = Errno::ACCESS;
+        let found = search(
+            self.argv[0].as_bytes(),
+            path.as_deref().map(OsStrExt::as_bytes),
+            |candidate, searching| {
+                // A cheap look first, so that a candidate the kernel would
+                // not execute costs no process: only an error that the
+                // search goes on after is taken from it; anything else is
+                // left for exec itself to report.
+                if searching {
+                    if let Err(e) = executable(candidate, as_exec_judges) {
+                        if search_continues(e) {
+                            return Err(e);
+                        }
+                    }
                 }
-                Err(
-                    e @ (Errno::NOENT
-                    | Errno::STALE
-                    | Errno::NOTDIR
-                    | Errno::NODEV
-                    | Errno::TIMEDOUT),
-                ) => last = e,
-                Err(e) => return Err(e),
-            }
+                spawner.spawn_or_script(candidate, &argv)
+            },
+        );
+        match found {
+            Ok(pid) => Ok(Child {
+                pid: Some(pid),
+                exec_error: None,
+            }),
+            // The process could not be made at all.
+            Err(e @ (Errno::AGAIN | Errno::NOMEM)) => Err(SpawnError::Fork(e)),
+            Err(e) => Ok(Child::failed(e)),
         }
-        Err(if got_eacces { Errno::ACCESS } else { last })
     }
+}
+
+/// Errors after which glibc's `execvp` tries the next PATH element: the
+/// file is missing or not executable by us (EACCES is also remembered), or
+/// a strange file system said something that cannot mean anything else.
+fn search_continues(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::ACCESS
+            | Errno::NOENT
+            | Errno::STALE
+            | Errno::NOTDIR
+            | Errno::NODEV
+            | Errno::TIMEDOUT
+    )
+}
+
+/// Would exec find this file executable (by the effective ids, as exec
+/// judges)? Path lookup, permission and `noexec` mounts fail here as in
+/// exec; what only exec can tell (a directory, a missing `#!` interpreter)
+/// passes.
+fn executable(path: &CStr, flags: rustix::fs::AtFlags) -> Result<(), Errno> {
+    rustix::fs::accessat(rustix::fs::CWD, path, rustix::fs::Access::EXEC_OK, flags)
+}
+
+/// Flags for [`executable`]: `AT_EACCESS` only when the effective ids may
+/// differ from the real ones, since it needs faccessat2, which older seccomp
+/// profiles refuse. The kernel says so at exec (`AT_SECURE`: set-id or
+/// file capabilities), and lockkit never changes its ids.
+fn exec_access_flags() -> rustix::fs::AtFlags {
+    // SAFETY: getauxval reads the auxiliary vector; it has no preconditions.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    if secure {
+        rustix::fs::AtFlags::EACCESS
+    } else {
+        rustix::fs::AtFlags::empty()
+    }
+}
+
+/// glibc's `execvp` search (posix/execvpe.c): `run` is tried on `file`
+/// itself if it has a slash, else on each PATH candidate in order (an empty
+/// element is the current directory; no PATH is `/bin:/usr/bin`), with
+/// `searching` true. The search stops at the first success or at an error
+/// that [`search_continues`] does not cover; having seen EACCES, it ends
+/// with EACCES, else with the last error.
+fn search<T>(
+    file: &[u8],
+    path: Option<&[u8]>,
+    mut run: impl FnMut(&CStr, bool) -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    if file.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    if file.contains(&b'/') {
+        let file = CString::new(file).map_err(|_| Errno::NOENT)?;
+        return run(&file, false);
+    }
+    let path = path.unwrap_or(b"/bin:/usr/bin");
+    // glibc sizes its buffer by PATH's first PATH_MAX - 1 bytes and skips
+    // elements that do not fit.
+    let limit = path.len().min(libc::PATH_MAX as usize - 1) + 1;
+    let mut got_eacces = false;
+    let mut last = Errno::NOENT;
+    for dir in path.split(|&b| b == b':') {
+        if dir.len() >= limit {
+            continue;
+        }
+        let mut full = dir.to_vec();
+        if !dir.is_empty() {
+            full.push(b'/');
+        }
+        full.extend_from_slice(file);
+        let Ok(full) = CString::new(full) else {
+            continue;
+        };
+        match run(&full, true) {
+            Ok(found) => return Ok(found),
+            Err(e) if search_continues(e) => {
+                got_eacces |= e == Errno::ACCESS;
+                last = e;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(if got_eacces { Errno::ACCESS } else { last })
 }
 
 unsafe extern "C" {
     static environ: *const *const libc::c_char;
 }
 
-/// glibc's spawn child sets its two internal signals (32 and 33, used for
-/// thread cancellation and set*id) to "ignore" unless they are in the
-/// default set — and an ignored signal stays ignored across exec, so the
-/// command would start differently than after fork+exec. Put each in the
-/// default set unless we really inherited it ignored. (glibc's sigaddset
-/// refuses these numbers, hence the raw bit and the raw system call.)
-fn internal_signals_as_exec_leaves_them(defaults: &mut libc::sigset_t) {
-    for sig in [32usize, 33] {
-        // struct k_sigaction: the handler comes first.
-        let mut old = [0u64; 4];
-        // SAFETY: querying a disposition into a buffer larger than the
-        // kernel's struct; the sigset is an array of 64-bit words on Linux.
-        unsafe {
-            let rc = libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig as libc::c_long,
-                std::ptr::null::<u64>(),
-                old.as_mut_ptr(),
-                8 as libc::c_long,
-            );
-            if rc == 0 && old[0] == libc::SIG_IGN as u64 {
-                continue;
-            }
-            let words = (defaults as *mut libc::sigset_t).cast::<u64>();
-            *words |= 1 << (sig - 1);
-        }
-    }
+/// `posix_spawn` set up once for every attempt of one command: the child's
+/// signal defaults and file actions.
+struct Spawner {
+    attr: libc::posix_spawnattr_t,
+    actions: libc::posix_spawn_file_actions_t,
 }
 
-/// `posix_spawn` one path; a file the kernel cannot execute (no `#!`) is
-/// run by /bin/sh as `sh path args…`, as glibc's `execvp` does.
-fn spawn_or_script(
-    path: &CStr,
-    argv: &[*const libc::c_char],
-    attr: &libc::posix_spawnattr_t,
-    actions: &libc::posix_spawn_file_actions_t,
-) -> Result<Pid, Errno> {
-    let run = |path: &CStr, argv: &[*const libc::c_char]| {
+impl Spawner {
+    fn new(close_in_child: Option<RawFd>, default_signals: &[libc::c_int]) -> Spawner {
+        // SAFETY: the attribute and file-action objects are initialised
+        // here before any other use and destroyed once, in Drop; the signal
+        // set is filled by the libc calls.
+        unsafe {
+            let mut s = Spawner {
+                attr: std::mem::zeroed(),
+                actions: std::mem::zeroed(),
+            };
+            libc::posix_spawnattr_init(&mut s.attr);
+            libc::posix_spawn_file_actions_init(&mut s.actions);
+            // The default action for the signals we handle (glibc resets
+            // every handled signal in the child anyway; this says so).
+            let mut defaults: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut defaults);
+            for &sig in default_signals {
+                libc::sigaddset(&mut defaults, sig);
+            }
+            internal_signals_as_exec_leaves_them(&mut defaults);
+            libc::posix_spawnattr_setsigdefault(&mut s.attr, &defaults);
+            libc::posix_spawnattr_setflags(
+                &mut s.attr,
+                libc::POSIX_SPAWN_SETSIGDEF as libc::c_short,
+            );
+            if let Some(fd) = close_in_child {
+                libc::posix_spawn_file_actions_addclose(&mut s.actions, fd);
+            }
+            s
+        }
+    }
+
+    /// `posix_spawn` one path; a file the kernel cannot execute (no `#!`)
+    /// is run by /bin/sh as `sh path args…`, as glibc's `execvp` does.
+    fn spawn_or_script(&self, path: &CStr, argv: &[*const libc::c_char]) -> Result<Pid, Errno> {
+        match self.run(path, argv) {
+            Err(Errno::NOEXEC) => {
+                let sh = c"/bin/sh";
+                let mut script = vec![sh.as_ptr(), path.as_ptr()];
+                script.extend_from_slice(&argv[1..]);
+                self.run(sh, &script)
+            }
+            other => other,
+        }
+    }
+
+    fn run(&self, path: &CStr, argv: &[*const libc::c_char]) -> Result<Pid, Errno> {
         let mut pid: libc::pid_t = 0;
         // SAFETY: path is NUL-terminated, argv NULL-terminated and pointing
-        // into live CStrings, environ is the process's environment.
+        // into live CStrings, environ is the process's environment, and the
+        // attribute objects were initialised in `new`.
         let rc = unsafe {
             libc::posix_spawn(
                 &mut pid,
                 path.as_ptr(),
-                actions,
-                attr,
+                &self.actions,
+                &self.attr,
                 argv.as_ptr().cast(),
                 environ.cast(),
             )
@@ -284,15 +329,92 @@ fn spawn_or_script(
             0 => Pid::from_raw(pid).ok_or(Errno::AGAIN),
             e => Err(Errno::from_raw_os_error(e)),
         }
-    };
-    match run(path, argv) {
-        Err(Errno::NOEXEC) => {
-            let sh = c"/bin/sh";
-            let mut script = vec![sh.as_ptr(), path.as_ptr()];
-            script.extend_from_slice(&argv[1..]);
-            run(sh, &script)
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        // SAFETY: both objects were initialised in `new` and are destroyed
+        // exactly once.
+        unsafe {
+            libc::posix_spawn_file_actions_destroy(&mut self.actions);
+            libc::posix_spawnattr_destroy(&mut self.attr);
         }
-        other => other,
+    }
+}
+
+/// glibc's spawn child sets its two internal signals (32 and 33, used for
+/// thread cancellation and set*id) to "ignore" unless they are in the
+/// default set — and an ignored signal stays ignored across exec, so the
+/// command would start differently than after fork+exec. Put each in the
+/// default set unless we really inherited it ignored. (glibc's sigaction
+/// and sigaddset refuse these numbers, hence the system call and the raw
+/// bit.)
+fn internal_signals_as_exec_leaves_them(defaults: &mut libc::sigset_t) {
+    for sig in [32, 33] {
+        if !kernel_ignores(sig) {
+            add_raw_signal(defaults, sig);
+        }
+    }
+}
+
+/// Is `sig`'s disposition SIG_IGN, as the kernel has it?
+fn kernel_ignores(sig: libc::c_int) -> bool {
+    // The kernel's struct sigaction starts with the handler, an unsigned
+    // long, on every supported architecture (see the compile_error! below);
+    // the buffer is larger than the whole struct.
+    let mut old = [0 as libc::c_ulong; 16];
+    // The kernel's sigset size (_NSIG / 8), which it requires exactly.
+    const KERNEL_SIGSET_BYTES: libc::c_long = 8;
+    // SAFETY: a query (no new action) into a buffer larger than the
+    // kernel's struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            libc::c_long::from(sig),
+            std::ptr::null::<libc::c_ulong>(),
+            old.as_mut_ptr(),
+            KERNEL_SIGSET_BYTES,
+        )
+    };
+    rc == 0 && old[0] == libc::SIG_IGN as libc::c_ulong
+}
+
+// Architectures whose rt_sigaction differs (MIPS: flags first and a 128-bit
+// sigset; SPARC: an extra argument) or that are untested: refuse to build
+// rather than misread a disposition.
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64",
+    )
+)))]
+compile_error!(
+    "lockkit supports Linux on x86_64, x86, aarch64, arm, riscv64, powerpc64, s390x and \
+     loongarch64 only (src/lock/child.rs reads the kernel's struct sigaction)"
+);
+
+/// `sigaddset` without glibc's refusal of its internal signals: glibc and
+/// musl store signal `n` as bit `(n-1) % W` of word `(n-1) / W`, where the
+/// words are `unsigned long` (W bits) — on every Linux target, 32- or 64-bit,
+/// either byte order.
+fn add_raw_signal(set: &mut libc::sigset_t, sig: libc::c_int) {
+    const W: usize = libc::c_ulong::BITS as usize;
+    let bit = sig as usize - 1;
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    assert!(bit / W < words, "signal {sig} out of sigset_t");
+    // SAFETY: sigset_t is an array of `words` unsigned longs, suitably
+    // aligned for them; the index was checked above.
+    unsafe {
+        let base = (set as *mut libc::sigset_t).cast::<libc::c_ulong>();
+        *base.add(bit / W) |= 1 << (bit % W);
     }
 }
 
@@ -352,5 +474,113 @@ fn reset_sigchld() {
     if super::noted::is_ignored(libc::SIGCHLD) {
         // SAFETY: SIG_DFL is always a valid disposition for SIGCHLD.
         unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run [`search`] where each candidate's result comes from `results`
+    /// (by path; anything else is ENOENT); returns the outcome and the
+    /// candidates tried.
+    fn trace(
+        file: &str,
+        path: Option<&str>,
+        results: &[(&str, Result<u32, Errno>)],
+    ) -> (Result<u32, Errno>, Vec<String>) {
+        let mut tried = Vec::new();
+        let got = search(file.as_bytes(), path.map(str::as_bytes), |c, searching| {
+            let c = c.to_str().expect("utf-8").to_owned();
+            tried.push(format!("{c}{}", if searching { "" } else { " (direct)" }));
+            results
+                .iter()
+                .find(|(p, _)| *p == c)
+                .map_or(Err(Errno::NOENT), |(_, r)| *r)
+        });
+        (got, tried)
+    }
+
+    #[test]
+    fn search_order_and_the_current_directory() {
+        let (got, tried) = trace("cmd", Some("/a::b:/c/"), &[("/c//cmd", Ok(7))]);
+        assert_eq!(got, Ok(7));
+        assert_eq!(tried, ["/a/cmd", "cmd", "b/cmd", "/c//cmd"]);
+        let (_, tried) = trace("cmd", Some(""), &[]);
+        assert_eq!(tried, ["cmd"]);
+        let (_, tried) = trace("cmd", None, &[]);
+        assert_eq!(tried, ["/bin/cmd", "/usr/bin/cmd"]);
+    }
+
+    #[test]
+    fn a_slash_means_no_search() {
+        let (got, tried) = trace("./cmd", Some("/a:/b"), &[]);
+        assert_eq!(
+            (got, tried),
+            (Err(Errno::NOENT), vec!["./cmd (direct)".into()])
+        );
+        assert_eq!(trace("", Some("/a"), &[]), (Err(Errno::NOENT), vec![]));
+    }
+
+    #[test]
+    fn eacces_is_remembered_and_other_errors_stop() {
+        let r = [
+            ("/a/cmd", Err(Errno::ACCESS)),
+            ("/b/cmd", Err(Errno::NOTDIR)),
+        ];
+        assert_eq!(trace("cmd", Some("/a:/b:/c"), &r).0, Err(Errno::ACCESS));
+        let r = [("/a/cmd", Err(Errno::NOTDIR))];
+        assert_eq!(trace("cmd", Some("/a:/b"), &r).0, Err(Errno::NOENT));
+        let r = [("/b/cmd", Err(Errno::STALE))];
+        assert_eq!(trace("cmd", Some("/a:/b"), &r).0, Err(Errno::STALE));
+        // A missing #! interpreter (ENOENT from exec) is passed over too.
+        let r = [("/a/cmd", Err(Errno::NOENT)), ("/b/cmd", Ok(1))];
+        assert_eq!(trace("cmd", Some("/a:/b"), &r).0, Ok(1));
+        let r = [("/a/cmd", Err(Errno::TXTBSY)), ("/b/cmd", Ok(1))];
+        let (got, tried) = trace("cmd", Some("/a:/b"), &r);
+        assert_eq!((got, tried.len()), (Err(Errno::TXTBSY), 1));
+    }
+
+    #[test]
+    fn overlong_path_elements_are_skipped_as_glibc_does() {
+        let long = format!("/{}", "d".repeat(libc::PATH_MAX as usize));
+        let path = format!("{long}:/a");
+        let (_, tried) = trace("cmd", Some(&path), &[]);
+        assert_eq!(tried, ["/a/cmd"]);
+    }
+
+    #[test]
+    fn raw_signal_bits_are_where_sigismember_looks() {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid sigset_t.
+        unsafe { libc::sigemptyset(&mut set) };
+        for sig in [1, 14, 31, 32, 33, 64] {
+            add_raw_signal(&mut set, sig);
+        }
+        for sig in [1, 14, 31, 64] {
+            // SAFETY: a valid sigset_t and signal number.
+            assert_eq!(unsafe { libc::sigismember(&set, sig) }, 1, "signal {sig}");
+        }
+        for sig in [2, 15, 30, 34, 63] {
+            // SAFETY: a valid sigset_t and signal number.
+            assert_eq!(unsafe { libc::sigismember(&set, sig) }, 0, "signal {sig}");
+        }
+    }
+
+    #[test]
+    fn kernel_dispositions_agree_with_proc() {
+        // Whatever this process inherited (a parent that used posix_spawn
+        // leaves glibc's internal signals ignored).
+        let status = std::fs::read_to_string("/proc/self/status").expect("status");
+        let ign = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect("SigIgn");
+        for sig in [32, 33, libc::SIGTERM, libc::SIGPIPE] {
+            let want = ign & (1 << (sig - 1)) != 0;
+            assert_eq!(kernel_ignores(sig), want, "signal {sig}");
+        }
     }
 }

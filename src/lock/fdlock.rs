@@ -128,3 +128,70 @@ fn attempt(fd: BorrowedFd<'_>, mode: Mode, api: Api, block: bool) -> Result<(), 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn scratch_file(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "lockkit-fdlock-{}-{name}",
+            rustix::process::getpid().as_raw_nonzero()
+        ));
+        std::fs::write(&p, b"").expect("create test file");
+        p
+    }
+
+    #[test]
+    fn threads_time_out_each_at_their_own_deadline() {
+        let path = scratch_file("deadlines");
+        let held = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let range = Api::Ofd { start: 0, len: 1 };
+        lock(held.as_fd(), Mode::Exclusive, Api::Flock, Wait::NonBlock).expect("hold");
+        lock(held.as_fd(), Mode::Exclusive, range, Wait::NonBlock).expect("hold range");
+        // Each waiter has its own descriptor (its own open file description),
+        // so the lock held above is a conflict for it.
+        let waiter = |sec: i64, nsec: i64| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let f = std::fs::File::open(&path).expect("open");
+                let deadline = Deadline::arm(sec, nsec).expect("arm");
+                let got = lock(
+                    f.as_fd(),
+                    Mode::Exclusive,
+                    Api::Flock,
+                    Wait::Until(&deadline),
+                );
+                (got, deadline.expired())
+            })
+        };
+        let short = waiter(0, 50_000_000);
+        let long = waiter(0, 300_000_000);
+        // The same for a byte-range lock, the kind a wait on several slots
+        // of a semaphore would use.
+        let ofd = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let f = std::fs::File::open(&path).expect("open");
+                let deadline = Deadline::arm(0, 100_000_000).expect("arm");
+                let got = lock(f.as_fd(), Mode::Shared, range, Wait::Until(&deadline));
+                (got, deadline.expired())
+            })
+        };
+        // Whichever thread's timer fires, only that thread may give up, and
+        // only because its own deadline passed.
+        assert_eq!(
+            short.join().expect("thread"),
+            (Err(Failure::TimedOut), true)
+        );
+        assert_eq!(long.join().expect("thread"), (Err(Failure::TimedOut), true));
+        assert_eq!(ofd.join().expect("thread"), (Err(Failure::TimedOut), true));
+        drop(held);
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -20,7 +20,8 @@
 //! * [`relay`]: one inotify watch shared by the waiters of a lock;
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
-//! * [`user`]: passwd look-ups.
+//! * [`user`]: passwd look-ups;
+//! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
 pub mod child;
 pub mod cleanup;
@@ -32,6 +33,7 @@ pub mod kind;
 pub mod noted;
 pub mod relay;
 pub mod supervise;
+pub mod sys;
 pub mod timer;
 pub mod user;
 pub mod wait;

@@ -1,10 +1,14 @@
-//! A deadline that can end a blocked lock call.
+//! A deadline that can end a blocked lock call, for the thread that armed it.
 //!
 //! flock(2) and `F_OFD_SETLKW` cannot be polled; the only way to stop waiting
 //! in them is a signal whose handler was installed *without* `SA_RESTART`, so
-//! the call returns EINTR. A POSIX timer on the monotonic clock sends SIGALRM
+//! the call returns EINTR. A [`Deadline`] is a POSIX timer on the monotonic
+//! clock that sends SIGALRM *to the thread that armed it* (`SIGEV_THREAD_ID`)
 //! at the deadline and then every 10 ms, which covers the window where the
-//! signal lands just before the process enters the call.
+//! signal lands just before the thread enters the call. Being per thread,
+//! several threads can each wait on a lock with a deadline of their own (a
+//! wait on several byte ranges at once); in a single-threaded tool it is
+//! util-linux's process-wide SIGALRM timer.
 //!
 //! Whether the deadline has passed is judged by the clock, not by the signal:
 //! a SIGALRM from `kill` (or anything else) interrupts the call too, and the
@@ -12,8 +16,10 @@
 //!
 //! An inherited *blocked* SIGALRM would keep the timer's signal from ever
 //! arriving (rpm scriptlets ran that way, and util-linux then waits forever);
-//! SIGALRM is unblocked while a deadline is armed and the mask restored after.
+//! SIGALRM is unblocked in the thread while a deadline is armed and its mask
+//! restored after.
 
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 use rustix::io::Errno;
@@ -23,12 +29,47 @@ use rustix::time::{ClockId, Timespec};
 const REFIRE_NS: i64 = 10_000_000;
 
 /// An armed deadline. Dropping it deletes the timer (so nothing fires into a
-/// command started afterwards) and restores the signal mask.
+/// command started afterwards, or into the tool while it waits for one) and
+/// restores the thread's signal mask. It belongs to the thread that armed it
+/// (its signal goes there, and the mask it changed is that thread's), hence
+/// neither `Send` nor `Sync`.
 #[derive(Debug)]
 pub struct Deadline {
-    timer: libc::timer_t,
+    // Fields drop in this order: the timer goes first, so no signal of it
+    // can be left pending behind a re-blocked SIGALRM (`flock -F` would hand
+    // it to the command).
+    _timer: Timer,
+    _mask: MaskRestore,
     at: Timespec,
+    _this_thread: PhantomData<*const ()>,
+}
+
+/// Blocks SIGALRM again in this thread when dropped, if it had been blocked.
+#[derive(Debug)]
+struct MaskRestore {
     unblocked: bool,
+}
+
+impl Drop for MaskRestore {
+    fn drop(&mut self) {
+        if self.unblocked {
+            set_sigalrm_blocked(true);
+        }
+    }
+}
+
+/// A created POSIX timer. Its id is whatever the kernel chose, and the
+/// first timer of a process has id 0 (a null `timer_t` in glibc), so a
+/// timer's existence is this value's, never the id's.
+#[derive(Debug)]
+struct Timer(libc::timer_t);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: the id came from a successful timer_create and, owned by
+        // this value, is deleted exactly once.
+        unsafe { libc::timer_delete(self.0) };
+    }
 }
 
 extern "C" fn on_alarm(_: libc::c_int) {
@@ -40,31 +81,12 @@ fn last_errno() -> Errno {
 }
 
 impl Deadline {
-    /// Arm a deadline `sec` seconds and `nsec` nanoseconds from now. Values
-    /// the kernel rejects (negative, `nsec` out of range) give EINVAL, as for
-    /// util-linux.
+    /// Arm a deadline `sec` seconds and `nsec` nanoseconds from now for the
+    /// calling thread. Values the kernel rejects (negative, `nsec` out of
+    /// range) give EINVAL, as for util-linux.
     pub fn arm(sec: i64, nsec: i64) -> Result<Deadline, Errno> {
         install_handler()?;
-        let unblocked = unblock_sigalrm()?;
-        let mut deadline = Deadline {
-            timer: std::ptr::null_mut(),
-            at: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            unblocked,
-        };
-        // SAFETY: sigevent is plain data; all-zero is valid before filling.
-        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
-        sev.sigev_notify = libc::SIGEV_SIGNAL;
-        sev.sigev_signo = libc::SIGALRM;
-        let mut timer = MaybeUninit::<libc::timer_t>::uninit();
-        // SAFETY: valid pointers to a sigevent and to storage for the id.
-        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, timer.as_mut_ptr()) } != 0 {
-            return Err(last_errno());
-        }
-        // SAFETY: timer_create succeeded and wrote the id.
-        deadline.timer = unsafe { timer.assume_init() };
+        let timer = Timer::for_this_thread()?;
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -76,12 +98,21 @@ impl Deadline {
             },
         };
         let now = rustix::time::clock_gettime(ClockId::Monotonic);
+        // The mask is changed only once nothing can fail any more, so an
+        // error leaves it as it was.
         // SAFETY: a live timer id and a valid itimerspec.
-        if unsafe { libc::timer_settime(deadline.timer, 0, &spec, std::ptr::null_mut()) } != 0 {
+        if unsafe { libc::timer_settime(timer.0, 0, &spec, std::ptr::null_mut()) } != 0 {
             return Err(last_errno());
         }
-        deadline.at = add(now, sec, nsec);
-        Ok(deadline)
+        let mask = MaskRestore {
+            unblocked: unblock_sigalrm()?,
+        };
+        Ok(Deadline {
+            _timer: timer,
+            _mask: mask,
+            at: add(now, sec, nsec),
+            _this_thread: PhantomData,
+        })
     }
 
     /// Has the monotonic clock reached the deadline?
@@ -91,15 +122,22 @@ impl Deadline {
     }
 }
 
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        if !self.timer.is_null() {
-            // SAFETY: the id came from timer_create and is deleted once.
-            unsafe { libc::timer_delete(self.timer) };
+impl Timer {
+    /// A stopped timer on the monotonic clock whose signal is SIGALRM to
+    /// the calling thread.
+    fn for_this_thread() -> Result<Timer, Errno> {
+        // SAFETY: sigevent is plain data; all-zero is valid before filling.
+        let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
+        sev.sigev_notify = libc::SIGEV_THREAD_ID;
+        sev.sigev_signo = libc::SIGALRM;
+        sev.sigev_notify_thread_id = rustix::thread::gettid().as_raw_nonzero().get();
+        let mut id = MaybeUninit::<libc::timer_t>::uninit();
+        // SAFETY: valid pointers to a sigevent and to storage for the id.
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, id.as_mut_ptr()) } != 0 {
+            return Err(last_errno());
         }
-        if self.unblocked {
-            set_sigalrm_blocked(true);
-        }
+        // SAFETY: timer_create succeeded and wrote the id.
+        Ok(Timer(unsafe { id.assume_init() }))
     }
 }
 
@@ -131,13 +169,14 @@ fn install_handler() -> Result<(), Errno> {
     Ok(())
 }
 
-/// Unblock SIGALRM; true if it had been blocked.
+/// Unblock SIGALRM in this thread; true if it had been blocked.
 fn unblock_sigalrm() -> Result<bool, Errno> {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigprocmask.
+    // SAFETY: sigset_t is plain data, filled by pthread_sigmask.
     unsafe {
         let mut current: libc::sigset_t = std::mem::zeroed();
-        if libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut current) != 0 {
-            return Err(last_errno());
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+        if rc != 0 {
+            return Err(Errno::from_raw_os_error(rc));
         }
         let blocked = libc::sigismember(&current, libc::SIGALRM) == 1;
         if blocked {
@@ -158,6 +197,92 @@ fn set_sigalrm_blocked(block: bool) {
         } else {
             libc::SIG_UNBLOCK
         };
-        libc::sigprocmask(how, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `notify:` targets of this process's POSIX timers, from
+    /// /proc/self/timers (`signal/tid.<tid>` for a thread-directed one).
+    fn timer_targets() -> Vec<String> {
+        let text = std::fs::read_to_string("/proc/self/timers").unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("notify:"))
+            .map(|t| t.trim().to_owned())
+            .collect()
+    }
+
+    fn this_thread() -> String {
+        format!("signal/tid.{}", rustix::thread::gettid().as_raw_nonzero())
+    }
+
+    #[test]
+    fn the_timer_signals_the_arming_thread_and_is_deleted_on_drop() {
+        if !std::path::Path::new("/proc/self/timers").exists() {
+            eprintln!("skipping: no /proc/self/timers on this kernel");
+            return;
+        }
+        // Several in a row: whichever is the process's first timer has id 0,
+        // which must be deleted like any other.
+        for _ in 0..3 {
+            let deadline = Deadline::arm(60, 0).expect("arm");
+            assert!(timer_targets().contains(&this_thread()));
+            assert!(!deadline.expired());
+            drop(deadline);
+            assert!(!timer_targets().contains(&this_thread()));
+        }
+    }
+
+    #[test]
+    fn a_rejected_value_leaves_no_timer_and_no_mask_change() {
+        assert_eq!(Deadline::arm(0, 2_000_000_000).err(), Some(Errno::INVAL));
+        assert_eq!(Deadline::arm(-1, 0).err(), Some(Errno::INVAL));
+        assert!(!timer_targets().contains(&this_thread()));
+    }
+
+    #[test]
+    fn sigalrm_blocked_before_is_blocked_again_after() {
+        let blocked = || {
+            // SAFETY: reading this thread's mask into a zeroed sigset.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+                libc::sigismember(&set, libc::SIGALRM) == 1
+            }
+        };
+        std::thread::spawn(move || {
+            set_sigalrm_blocked(true);
+            let deadline = Deadline::arm(60, 0).expect("arm");
+            assert!(!blocked(), "unblocked while armed");
+            drop(deadline);
+            assert!(blocked(), "blocked again after");
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn deadline_arithmetic_carries_nanoseconds() {
+        let t = add(
+            Timespec {
+                tv_sec: 1,
+                tv_nsec: 900_000_000,
+            },
+            2,
+            200_000_000,
+        );
+        assert_eq!((t.tv_sec, t.tv_nsec), (4, 100_000_000));
+        let far = add(
+            Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            },
+            i64::MAX,
+            0,
+        );
+        assert_eq!(far.tv_sec, i64::MAX);
     }
 }

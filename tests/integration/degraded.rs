@@ -24,18 +24,6 @@ const SAFETY: Duration = Duration::from_secs(30);
 /// The waiter options whose only scheduled retry is 60 s away.
 const SLOW_SCHEDULE: [&str; 4] = ["-r", "1", "-i", "60"];
 
-/// Is strace usable? Under CI=true it must be.
-fn have_strace() -> bool {
-    let ok = Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        crate::util::skip("strace is not installed");
-    }
-    ok
-}
-
 /// The `.lk…` temp files in the scratch directory.
 fn temps(s: &Scratch) -> Vec<String> {
     s.names_starting_with(".lk")
@@ -101,7 +89,7 @@ fn release_and_succeed(s: &Scratch, w: &mut Child, what: &str) {
 
 #[test]
 fn a_waiter_refused_pidfds_waits_and_takes_the_freed_lock() {
-    if !have_strace() {
+    if !crate::util::strace_or_skip() {
         return;
     }
     for errno in ["ENOSYS", "EPERM"] {
@@ -116,7 +104,7 @@ fn a_waiter_refused_pidfds_waits_and_takes_the_freed_lock() {
 
 #[test]
 fn a_waiter_refused_pidfds_still_runs_its_command() {
-    if !have_strace() {
+    if !crate::util::strace_or_skip() {
         return;
     }
     for errno in ["ENOSYS", "EPERM"] {
@@ -139,7 +127,7 @@ fn a_waiter_refused_pidfds_still_runs_its_command() {
 fn a_waiter_refused_pidfds_notices_its_holder_die() {
     // -p: the holder's exit changes nothing in the directory; without a
     // pidfd the waiter must judge the lock again on its own.
-    if !have_strace() {
+    if !crate::util::strace_or_skip() {
         return;
     }
     let s = Scratch::new();
@@ -167,7 +155,7 @@ fn a_waiter_refused_pidfds_still_gives_up_when_its_parent_dies() {
     // getppid(2). The waiter's parent (an `sh`) is killed; the waiter is
     // then reparented to a python process that made itself a child
     // subreaper, so that its exit status can be collected and reported.
-    if !have_strace() {
+    if !crate::util::strace_or_skip() {
         return;
     }
     crate::dotlock::parent_dies_while_waiting(
@@ -406,8 +394,7 @@ fn a_watcher_name_held_by_another_user_is_passed_over() {
     // Anyone may bind an abstract name: a listener of another uid is not
     // followed; the waiter watches under the next name, woken by the
     // release (its own retry is 60 s away).
-    if !crate::util::is_root() {
-        eprintln!("skipping: needs root to run a squatter as uid 65534");
+    if !crate::util::root_or_skip("to run a squatter as uid 65534") {
         return;
     }
     let s = Scratch::new();

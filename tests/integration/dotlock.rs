@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::util::{
     Impl, Scratch, TestCommand, argv, code_of, counter as count_under_lock, dead_pid, ended,
-    in_poll, lockkit_bin, pidfd, race, reference, send_signal, signal_name, skip, stderr_of,
+    in_poll, lockkit_bin, pidfd, race, reference, send_signal, signal_name, stderr_of,
     timeout_until, unshare_or_skip, wait_bounded, watch_until,
 };
 
@@ -129,12 +129,7 @@ fn a_waiter_without_inotify_looks_again_soon() {
     // looks again every 10 ms … 1 s (not attempts of the schedule) instead
     // of sleeping until the retry 60 s away. inotify_init1 is made to fail
     // with EMFILE by strace's fault injection.
-    if !Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        skip("strace is not installed");
+    if !crate::util::strace_or_skip() {
         return;
     }
     let s = Scratch::new();
@@ -882,23 +877,6 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Is strace there? (Under CI=true it must be.)
-fn have_strace() -> bool {
-    if Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none_or(|v| v != "true"),
-        "strace is needed under CI=true"
-    );
-    eprintln!("skipping: strace is not installed");
-    false
-}
-
 /// A command whose background job outlives it: the job (its output
 /// elsewhere, so that it keeps no pipe of the test open) notes SIGTERM in
 /// `log` at once (it waits with the `wait` builtin, which a trapped signal
@@ -1040,7 +1018,7 @@ fn a_job_in_a_session_of_its_own_is_waited_for_too() {
 fn without_a_pidfd_the_wrapper_still_waits_for_every_process() {
     // pidfd_open refused as on kernels before 5.3 (or under a seccomp
     // filter): SIGCHLD still says when the command and its job end.
-    if have_strace() {
+    if crate::util::strace_or_skip() {
         stopped_wrapper_outlives_the_job("", Some("inject=pidfd_open:error=ENOSYS"));
     }
 }
@@ -1049,7 +1027,7 @@ fn without_a_pidfd_the_wrapper_still_waits_for_every_process() {
 fn without_a_pidfd_or_sigchld_the_command_is_still_waited_for() {
     // Neither the pidfd nor the self-pipe (pipe2 refused with EMFILE): the
     // wrapper looks at the command on a bounded schedule instead.
-    if !have_strace() {
+    if !crate::util::strace_or_skip() {
         return;
     }
     let s = Scratch::new();

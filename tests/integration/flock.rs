@@ -519,3 +519,237 @@ fn the_command_runs_under_a_flock_that_catches_nothing_and_adopts_nothing() {
     assert_ne!(words[1], words[3], "flock adopted the orphan: {out}");
     assert_eq!(lines.next(), Some("SigCgt:\t0000000000000000"), "{out}");
 }
+
+/// The command prints its parent's (flock's) POSIX timers: none may be left
+/// once the lock is taken, or the timer would keep interrupting flock for as
+/// long as the command runs.
+const SHOW_FLOCKS_TIMERS: &str = "cat /proc/$PPID/timers";
+
+#[test]
+fn the_deadline_is_gone_once_the_lock_is_taken() {
+    if !std::path::Path::new("/proc/self/timers").exists() {
+        crate::util::skip("this kernel has no /proc/PID/timers");
+        return;
+    }
+    let s = Scratch::new();
+    flock(&s)
+        .args(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS])
+        .run()
+        .success()
+        .stdout("");
+    Diff::flock(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS]).check();
+}
+
+#[test]
+fn the_deadline_is_gone_after_a_wait_too() {
+    if !std::path::Path::new("/proc/self/timers").exists() {
+        crate::util::skip("this kernel has no /proc/PID/timers");
+        return;
+    }
+    let s = Scratch::new();
+    let holder = Holder::flock(s.dir(), "f", false);
+    let link = s.link("flock", &crate::util::lockkit_bin());
+    let child = std::process::Command::new(link)
+        .arg0("flock")
+        .args(["-w", "60", "f", "sh", "-c", SHOW_FLOCKS_TIMERS])
+        .current_dir(s.dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start flock");
+    wait_until_blocked(child.id(), &s.path("f"));
+    holder.release();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+/// `flock f true` under strace with a PATH of ten directories without
+/// `true` and then the one with it: the process-creating calls made.
+fn process_creations(s: &Scratch, tool: &std::path::Path) -> Vec<String> {
+    let mut dirs: Vec<String> = (0..10)
+        .map(|i| s.mkdir(format!("empty{i}")).display().to_string())
+        .collect();
+    let true_dir = ["/usr/bin", "/bin"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).join("true").exists())
+        .expect("a true command");
+    dirs.push(true_dir.to_owned());
+    let trace = s.path("trace");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args(["-e", "trace=clone,clone3,vfork,fork", "-e", "signal=none"])
+        .arg(tool)
+        .args(["f", "true"])
+        .env("PATH", dirs.join(":"))
+        .current_dir(s.dir())
+        .output()
+        .expect("run strace");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(&trace)
+        .expect("trace")
+        .lines()
+        .filter(|l| !l.contains("resumed>"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn one_process_for_the_command_however_long_the_path() {
+    if !crate::util::strace_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let calls = process_creations(&s, &s.link("flock", &crate::util::lockkit_bin()));
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    if let Some(reference) = crate::util::reference("flock") {
+        let calls = process_creations(&s, &reference);
+        assert_eq!(calls.len(), 1, "util-linux: {calls:#?}");
+    }
+}
+
+#[test]
+fn path_search_matches_execvp_in_odd_cases() {
+    // Candidates exec refuses in different ways, each followed or not by
+    // one that works: execvp goes on past "missing" and "not executable"
+    // (remembering the latter), and stops at anything else.
+    let setup = |s: &Scratch| {
+        for d in [
+            "noexec",
+            "dir/cmd",
+            "badinterp",
+            "good",
+            "plain",
+            "link",
+            "interp",
+        ] {
+            s.mkdir(d);
+        }
+        s.write("noexec/cmd", "#!/bin/sh\necho noexec\n");
+        s.chmod("noexec/cmd", 0o644);
+        s.write(
+            "badinterp/cmd",
+            "#!/nonexistent/interpreter\necho badinterp\n",
+        );
+        s.chmod("badinterp/cmd", 0o755);
+        s.write("good/cmd", "#!/bin/sh\necho good \"$0\" \"$@\"\n");
+        s.chmod("good/cmd", 0o755);
+        s.write("plain/cmd", "echo plain \"$0\" \"$@\"\n");
+        s.chmod("plain/cmd", 0o755);
+        s.write("notadir", "");
+        std::os::unix::fs::symlink("nowhere", s.path("link/cmd")).expect("symlink");
+        s.write("interp/sh", "");
+        s.chmod("interp/sh", 0o644);
+        s.write("interp/cmd", "#!interp/sh\necho interp\n");
+        s.chmod("interp/cmd", 0o755);
+        s.write("cwdcmd", "#!/bin/sh\necho from the current directory\n");
+        s.chmod("cwdcmd", 0o755);
+    };
+    for (path, cmd) in [
+        ("noexec:good", "cmd"),
+        ("dir:good", "cmd"),
+        ("badinterp:good", "cmd"),
+        ("badinterp", "cmd"),
+        ("noexec", "cmd"),
+        ("noexec:badinterp", "cmd"),
+        ("badinterp:noexec", "cmd"),
+        ("dir:badinterp", "cmd"),
+        ("notadir:good", "cmd"),
+        ("notadir", "cmd"),
+        ("link:plain", "cmd"),
+        ("plain:good", "cmd"),
+        ("interp:good", "cmd"),
+        ("/nonexistent::good", "cwdcmd"),
+        ("/nonexistent:good:", "cwdcmd"),
+        (":", "cmd"),
+    ] {
+        Diff::flock(["lockA", cmd, "arg"])
+            .setup(setup)
+            .env("PATH", path)
+            .check();
+        Diff::flock(["-F", "lockA", cmd, "arg"])
+            .setup(setup)
+            .env("PATH", path)
+            .check();
+    }
+    // No PATH: glibc's default, /bin:/usr/bin.
+    Diff::flock(["lockA", "true"]).env_remove("PATH").check();
+    // Names too long for a directory entry, found or not.
+    let long = "c".repeat(300);
+    Diff::flock(["lockA", &long])
+        .env("PATH", "/nonexistent:good")
+        .check();
+    Diff::flock(["lockA", &long])
+        .env("PATH", "/nonexistent")
+        .check();
+}
+
+/// Run `tool f true` under strace, making the close of the exit-time
+/// duplicate of stdout fail with EIO (as a file system can report a failed
+/// write only there). The close to fail is found by a first, plain run.
+fn with_failing_stdout_close(s: &Scratch, tool: &std::path::Path) -> std::process::Output {
+    let trace = s.path("close-trace");
+    let strace = |extra: &[&str]| {
+        std::process::Command::new("strace")
+            .args(["-qq", "-o"])
+            .arg(&trace)
+            .args(["-e", "trace=close,dup,fcntl", "-e", "signal=none"])
+            .args(extra)
+            .arg(tool)
+            .args(["f", "true"])
+            .current_dir(s.dir())
+            .output()
+            .expect("run strace")
+    };
+    assert!(strace(&[]).status.success());
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let mut closes = 0;
+    let mut stdout_copy = None;
+    let mut nth = None;
+    for line in text.lines() {
+        if line.starts_with("dup(1)") || line.starts_with("fcntl(1, F_DUPFD") {
+            stdout_copy = line.rsplit("= ").next().map(|fd| fd.trim().to_owned());
+        } else if line.starts_with("close(") {
+            closes += 1;
+            if stdout_copy
+                .as_ref()
+                .is_some_and(|fd| line.starts_with(&format!("close({fd})")))
+            {
+                nth = Some(closes);
+                break;
+            }
+        }
+    }
+    let nth = nth.unwrap_or_else(|| panic!("no close of a copy of stdout:\n{text}"));
+    strace(&["-e", &format!("inject=close:error=EIO:when={nth}")])
+}
+
+#[test]
+fn a_failing_close_of_stdout_is_a_write_error() {
+    if !crate::util::strace_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let want = "flock: write error: Input/output error\n";
+    let out = with_failing_stdout_close(&s, &s.link("flock", &crate::util::lockkit_bin()));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), want);
+    if let Some(reference) = crate::util::reference("flock") {
+        let out = with_failing_stdout_close(&s, &reference);
+        assert_eq!(out.status.code(), Some(1), "util-linux: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "util-linux");
+    }
+}
+
+#[test]
+fn an_ignored_sigalrm_reaches_the_command_as_util_linux_leaves_it() {
+    // util-linux 2.38.1 does not restore SIGALRM's disposition after -w, so
+    // an ignored SIGALRM is ignored in the command only without -w.
+    for opts in ["", "-w 5", "-F -w 5"] {
+        Diff::flock_script(&format!(
+            "trap '' ALRM; flock {opts} f sh -c 'while read -r k v; do \
+             [ \"$k\" = SigIgn: ] && echo $v; done </proc/self/status'"
+        ))
+        .check();
+    }
+}

@@ -191,6 +191,19 @@ pub fn root_or_skip(what: &str) -> bool {
     false
 }
 
+/// Is strace there (for fault injection and counting system calls)? If
+/// not, a [`skip`] — a failure under `CI=true`.
+pub fn strace_or_skip() -> bool {
+    let ok = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip("strace is not installed");
+    }
+    ok
+}
+
 /// Can namespaces be made here with `unshare FLAGS` (e.g. `-m`, `-pf`,
 /// `-u`; `what` names them)? Only root can ([`root_or_skip`]); a root that
 /// the kernel still refuses (a container without CAP_SYS_ADMIN) is a
