@@ -3,13 +3,15 @@
 //! descriptors (inotify, pidfds). The tools then decide: lockfile gives up
 //! with "Signal received", dotlock's command mode passes the signal on.
 //!
-//! signal-hook does the registration. Its handlers chain to whatever was
-//! installed before, so a signal's lock-phase cleanup handler is taken off
-//! first; a signal inherited as ignored is left ignored, as the C tools do.
+//! The handler is our own (one `sigaction` per signal, which also tells
+//! whether the signal was inherited ignored: then it is left ignored, as
+//! the C tools do). It replaces the lock-phase cleanup handler of the
+//! signal. It only sets a flag and, once a wait has made the self-pipe,
+//! writes a byte to it: async-signal-safe.
 
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -18,14 +20,36 @@ use rustix::pipe::PipeFlags;
 /// Signals being noted.
 #[derive(Debug)]
 pub struct Noted {
-    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
-    /// The write end of the self-pipe, for the handlers; -1 until a wait
-    /// needs the pipe. Until then a signal only sets its flag: a run that
-    /// never waits (a free lock) must not spend two descriptors on it —
-    /// procmail's lockfile takes a free lock under `ulimit -n 5`.
-    wake_wr: Arc<AtomicI32>,
-    /// The read end, made by the first wait.
-    wake: OnceLock<OwnedFd>,
+    signals: Vec<libc::c_int>,
+}
+
+/// One flag per signal number, set by [`on_noted`].
+static ARRIVED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+
+/// The write end of the self-pipe, for the handler; -1 until a wait needs
+/// the pipe. Until then a signal only sets its flag: a run that never waits
+/// (a free lock) must not spend two descriptors on it — procmail's lockfile
+/// takes a free lock under `ulimit -n 5`. Never closed once made: a handler
+/// may write to it until the process ends.
+static WAKE_WR: AtomicI32 = AtomicI32::new(-1);
+
+/// The read end, made by the first wait. Kept open until the process
+/// exits: closing it would turn a late signal's write into SIGPIPE.
+static WAKE_RD: OnceLock<OwnedFd> = OnceLock::new();
+
+extern "C" fn on_noted(sig: libc::c_int) {
+    // SAFETY: errno is thread-local; it is restored so that the code the
+    // signal interrupted sees its own.
+    let errno = unsafe { *libc::__errno_location() };
+    if let Some(flag) = usize::try_from(sig).ok().and_then(|s| ARRIVED.get(s)) {
+        flag.store(true, Ordering::SeqCst);
+    }
+    let fd = WAKE_WR.load(Ordering::SeqCst);
+    if fd >= 0 {
+        poke(fd);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// Was `sig` ignored when we inherited it?
@@ -38,66 +62,61 @@ pub fn is_ignored(sig: libc::c_int) -> bool {
     }
 }
 
-/// Write one byte to `fd` (a self-pipe's write end that is never closed).
-/// Async-signal-safe: one write(2), errno kept by signal-hook.
+/// Write one byte to `fd` (the self-pipe's write end, never closed).
+/// Async-signal-safe: one write(2).
 fn poke(fd: RawFd) {
-    // SAFETY: the write end lives as long as the process (see `pipe`).
+    // SAFETY: the write end lives as long as the process (see `WAKE_WR`).
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let _ = rustix::io::write(fd, &[0u8]);
+}
+
+/// Put [`on_noted`] on `sig`, unless it was inherited ignored (then it
+/// stays ignored): one `sigaction`, whose old action says which.
+fn install_handler(sig: libc::c_int) -> bool {
+    // SAFETY: installing a disposition with a valid struct; the handler is
+    // async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_noted as *const () as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, &sa, &mut old) != 0 {
+            return false;
+        }
+        if old.sa_sigaction == libc::SIG_IGN {
+            libc::sigaction(sig, &old, std::ptr::null_mut());
+            return false;
+        }
+    }
+    true
 }
 
 impl Noted {
     /// Note `signals` (those not inherited ignored) from now on.
     pub fn install(signals: &[libc::c_int]) -> Noted {
-        let mut flags = Vec::new();
-        let wake_wr = Arc::new(AtomicI32::new(-1));
-        // Held back while each signal changes hands: one that came between
-        // the reset below and signal-hook's handler met the default action
-        // — in dotlock's command mode, dying with the lock left behind. It
-        // is delivered, and noted, once this drops.
+        // Held back while each signal changes hands, so that none meets a
+        // half-made disposition; one that came meanwhile is delivered, and
+        // noted, once this drops.
         let _deferred = super::cleanup::Deferred::new();
-        for &sig in signals {
-            if is_ignored(sig) {
-                continue;
-            }
-            // SAFETY: resetting a disposition, so signal-hook does not chain
-            // to the cleanup handler.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-            super::cleanup::handed_over(sig);
-            let flag = Arc::new(AtomicBool::new(false));
-            let noted = Arc::clone(&flag);
-            let wr = Arc::clone(&wake_wr);
-            // One handler per signal: set the flag, wake the pipe if a wait
-            // made one. (Not signal-hook's flag + pipe pair: that is two
-            // registrations and a duplicated descriptor per signal, a third
-            // of a dotlock's start-up system calls.)
-            // SAFETY: the action only touches atomics and writes to a pipe
-            // (async-signal-safe; signal-hook keeps errno).
-            let registered = unsafe {
-                signal_hook::low_level::register(sig, move || {
-                    noted.store(true, Ordering::SeqCst);
-                    let fd = wr.load(Ordering::SeqCst);
-                    if fd >= 0 {
-                        poke(fd);
-                    }
-                })
-            }
-            .is_ok();
-            if registered {
-                flags.push((sig, flag));
-            }
-        }
-        Noted {
-            flags,
-            wake_wr,
-            wake: OnceLock::new(),
-        }
+        let signals = signals
+            .iter()
+            .copied()
+            .filter(|&sig| {
+                let ours = install_handler(sig);
+                if ours {
+                    super::cleanup::handed_over(sig);
+                }
+                ours
+            })
+            .collect();
+        Noted { signals }
     }
 
     /// The self-pipe's read end, made now if this is the first wait; `None`
     /// if no pipe can be had (out of descriptors).
-    fn pipe(&self) -> Option<&OwnedFd> {
-        if let Some(fd) = self.wake.get() {
+    fn pipe(&self) -> Option<&'static OwnedFd> {
+        if let Some(fd) = WAKE_RD.get() {
             return Some(fd);
         }
         let (rd, wr) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).ok()?;
@@ -110,24 +129,24 @@ impl Noted {
         // The handlers may use the write end from now until the process
         // ends, so it is never closed.
         let wr = wr.into_raw_fd();
-        self.wake_wr.store(wr, Ordering::SeqCst);
+        WAKE_WR.store(wr, Ordering::SeqCst);
         // A signal noted before the store set only its flag: make the pipe
         // say so too, so that a poll on it cannot miss it. (One after the
         // store writes for itself; a second byte is harmless.)
         if self.pending() {
             poke(wr);
         }
-        Some(self.wake.get_or_init(|| rd))
+        Some(WAKE_RD.get_or_init(|| rd))
     }
 
     /// Has a noted signal arrived that is not yet taken?
     fn pending(&self) -> bool {
-        self.flags.iter().any(|(_, f)| f.load(Ordering::SeqCst))
+        self.signals.iter().any(|&s| flag(s).load(Ordering::SeqCst))
     }
 
     /// The signals that are being noted.
     pub fn signals(&self) -> Vec<libc::c_int> {
-        self.flags.iter().map(|(s, _)| *s).collect()
+        self.signals.clone()
     }
 
     /// A descriptor that becomes readable when a noted signal arrives (made
@@ -145,14 +164,14 @@ impl Noted {
 
     /// The signals that arrived since the last call (clearing them).
     pub fn take(&self) -> Vec<libc::c_int> {
-        if let Some(fd) = self.wake.get() {
+        if let Some(fd) = WAKE_RD.get() {
             let mut buf = [0u8; 64];
             while matches!(rustix::io::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
         }
-        self.flags
+        self.signals
             .iter()
-            .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
-            .map(|(s, _)| *s)
+            .copied()
+            .filter(|&s| flag(s).swap(false, Ordering::SeqCst))
             .collect()
     }
 
@@ -183,17 +202,7 @@ impl Noted {
     }
 }
 
-impl Drop for Noted {
-    fn drop(&mut self) {
-        // signal-hook's handlers stay registered for the rest of the process
-        // and write to the pipe whenever a noted signal comes. Closing the
-        // read end would turn a signal that comes after this (while the
-        // tool exits) into a write to a pipe without readers: SIGPIPE,
-        // which then killed dotlock or, where SIGPIPE is itself noted, made
-        // its handler raise it again and again. So the read end is kept
-        // open until the process exits.
-        if let Some(fd) = self.wake.take() {
-            std::mem::forget(fd);
-        }
-    }
+fn flag(sig: libc::c_int) -> &'static AtomicBool {
+    // Noted signals are valid signal numbers (1..=64).
+    &ARRIVED[usize::try_from(sig).unwrap_or(0).min(64)]
 }

@@ -154,7 +154,7 @@ fn add(now: Timespec, sec: i64, nsec: i64) -> Timespec {
 }
 
 /// SIGALRM handler without SA_RESTART, so blocking lock calls return EINTR.
-/// (signal-hook always sets SA_RESTART, which would make the wait endless.)
+/// (With SA_RESTART the wait would be endless.)
 fn install_handler() -> Result<(), Errno> {
     // SAFETY: sigaction is plain data; the handler is async-signal-safe (empty).
     unsafe {

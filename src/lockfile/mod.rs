@@ -115,22 +115,30 @@ impl Backoff for Retries {
 struct Made {
     held: Held,
     /// An `O_PATH` descriptor on it: while open, its inode number cannot be
-    /// reused, so "same device and inode" keeps meaning "our lock".
-    _pin: Option<OwnedFd>,
+    /// reused, so "same device and inode" keeps meaning "our lock". Taken
+    /// when the run goes on to its next lock: only a run that can still
+    /// fail needs it (its cleanup removes the locks still ours).
+    pin: Option<OwnedFd>,
 }
 
 impl Made {
     fn new(held: Held) -> Made {
+        Made { held, pin: None }
+    }
+
+    fn pin(&mut self) {
         use rustix::fs::{Mode, OFlags};
-        let id = held.id();
-        let pin = rustix::fs::open(
-            held.path(),
+        if self.pin.is_some() {
+            return;
+        }
+        let id = self.held.id();
+        self.pin = rustix::fs::open(
+            self.held.path(),
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .ok()
         .filter(|fd| rustix::fs::fstat(fd).is_ok_and(|st| FileId::of(&st) == id));
-        Made { held, _pin: pin }
     }
 
     fn path(&self) -> &Path {
@@ -183,6 +191,9 @@ impl Run<'_> {
     /// Lock one file (procmail's per-file loop), waking early when the lock
     /// is released.
     fn lock(&mut self, name: &OsStr) -> std::result::Result<(), Stop> {
+        for made in self.made.iter_mut().rev().take_while(|m| m.pin.is_none()) {
+            made.pin();
+        }
         let mut lock = PathBuf::from(name);
         loop {
             let mut temp = match Temp::make(Naming::Procmail, &lock, b"0", 0o444) {
