@@ -206,7 +206,17 @@ impl Watcher {
         }
     }
 
-    /// Tell every follower the lock name changed; forget those gone.
+    /// Tell every follower the lock name changed — those still in the
+    /// listener's backlog too, accepted first: they joined and looked
+    /// before the change, so nothing else would tell them. (One whose
+    /// connect comes after this accept looks again itself once joined.)
+    pub fn tell_all(&mut self, uid: u32, spare: &dyn Fn(&OwnedFd) -> bool) {
+        self.accept(uid, spare);
+        self.tell();
+    }
+
+    /// Tell every accepted follower the lock name changed; forget those
+    /// gone.
     pub fn tell(&mut self) {
         self.followers.retain(|conn| {
             // A full buffer (EAGAIN) already wakes the follower.
@@ -339,5 +349,25 @@ mod tests {
         drop(w);
         assert_eq!(hear(&f), Heard::Gone);
         assert!(matches!(join(&k, &spare), Role::Watcher(_)), "re-elected");
+    }
+
+    #[test]
+    fn a_follower_still_in_the_backlog_is_told_too() {
+        let k = Key {
+            uid: rustix::process::geteuid().as_raw(),
+            dev: 2,
+            ino: std::process::id().into(),
+            name: b"backlog.lock".to_vec(),
+        };
+        let spare = |_: &OwnedFd| true;
+        let Role::Watcher(mut w) = join(&k, &spare) else {
+            panic!("the first waiter watches");
+        };
+        // Connected, not yet accepted, when the lock name changes.
+        let Role::Follower(f) = join(&k, &spare) else {
+            panic!("the second follows");
+        };
+        w.tell_all(k.uid, &spare);
+        assert_eq!(hear(&f), Heard::Changed);
     }
 }

@@ -386,10 +386,7 @@ impl Waiter {
     /// A watcher without inotify looks for its followers: if the lock name
     /// now names another file (or none), it tells them.
     fn tell_if_moved(&mut self) {
-        let Role::Watcher(w) = &mut self.role else {
-            return;
-        };
-        if self.inotify.is_some() {
+        if !matches!(self.role, Role::Watcher(_)) || self.inotify.is_some() {
             return;
         }
         let now = rustix::fs::lstat(&self.lock)
@@ -397,7 +394,17 @@ impl Waiter {
             .map(|st| (st.st_dev, st.st_ino));
         if self.told != Some(now) {
             self.told = Some(now);
-            w.tell();
+            self.tell_followers();
+        }
+    }
+
+    /// A watcher tells its followers the lock name changed (see
+    /// [`relay::Watcher::tell_all`]).
+    fn tell_followers(&mut self) {
+        let nofile = self.nofile();
+        let uid = self.key.as_ref().map_or(u32::MAX, |k| k.uid);
+        if let Role::Watcher(w) = &mut self.role {
+            w.tell_all(uid, &|fd| spare(fd, nofile));
         }
     }
 
@@ -464,9 +471,7 @@ impl Waiter {
                     Some(Event::HolderExited)
                 }
                 Source::Inotify if self.drain_inotify() => {
-                    if let Role::Watcher(w) = &mut self.role {
-                        w.tell();
-                    }
+                    self.tell_followers();
                     Some(Event::LockChanged)
                 }
                 Source::Inotify => None,
@@ -567,16 +572,26 @@ impl Drop for Waiter {
 /// stdio first, so nobody reading our output waits for it either. Signals
 /// stay blocked in the child for its short life: it must never run a
 /// handler (lock cleanup) of ours.
+///
+/// The child must be the *last* to close it, or we would pay after all: it
+/// waits for the end of a pipe whose write end we close after our copy of
+/// the descriptor. (Without a pipe to be had, the race is left to chance.)
 pub fn close_parked() {
     let raw = PARKED.swap(-1, Ordering::SeqCst);
     if raw < 0 {
         return;
     }
+    let order = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok();
     // SAFETY: fork, close_range and _exit, which rustix lacks, are libc's;
     // the child runs only async-signal-safe calls and never returns.
     let all = super::cleanup::Deferred::all();
     unsafe {
         if libc::fork() == 0 {
+            if let Some((rd, wr)) = &order {
+                rustix::io::close(wr.as_raw_fd());
+                let mut byte = [0u8; 1];
+                while matches!(rustix::io::read(rd, &mut byte), Err(Errno::INTR)) {}
+            }
             if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
                 for fd in [0, 1, 2, raw] {
                     rustix::io::close(fd);
@@ -585,9 +600,11 @@ pub fn close_parked() {
             libc::_exit(0);
         }
         drop(all);
-        // Not the last reference if the fork worked, so this is quick.
+        // The child still holds it, so this is quick.
         rustix::io::close(raw);
     }
+    // Now the child may close the last reference.
+    drop(order);
 }
 
 /// A pidfd for `pid` (ESRCH: no such process) that leaves [`RESERVE`]

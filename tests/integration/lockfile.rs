@@ -477,33 +477,39 @@ fn memory_stays_flat_while_waiting() {
 
 #[test]
 fn memory_grows_at_most_linearly_with_the_files() {
+    // 1 000 free files are locked, then the run waits for a held one: its
+    // high-water mark (VmHWM, of this program's own memory: a wait4 peak
+    // would count the test process it was forked from) is read then.
     let s = Scratch::new();
+    s.write("held", "held by the test\n");
     let names: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
-    let mut run = lockfile(&s).args(&names);
-    let mut cmd = run.command().spawn().expect("spawn");
-    let pid = rustix::process::Pid::from_child(&cmd);
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    let mut status = 0;
-    // SAFETY: waiting for our own child into valid out-parameters.
-    let rc = unsafe {
-        libc::wait4(
-            pid.as_raw_nonzero().get(),
-            &mut status,
-            0,
-            usage.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rc, pid.as_raw_nonzero().get(), "wait4");
-    // SAFETY: wait4 succeeded and filled it.
-    let peak_kib = unsafe { usage.assume_init() }.ru_maxrss;
-    let _ = cmd.try_wait();
-    assert_eq!(status, 0, "lockfile of 1000 files");
+    let mut args = vec!["-r".to_owned(), "-1".to_owned()];
+    args.extend(names.iter().cloned());
+    args.push("held".to_owned());
+    let mut w = lockfile(&s).args(&args).own_process_group().spawn();
+    let pid = w.id();
     assert!(
-        peak_kib <= 8 * 1024,
-        "peak RSS {peak_kib} KiB for 1000 files"
+        watch_until(
+            pid,
+            SAFETY,
+            "lockfile never waited for the held file",
+            || { in_poll(pid) && s.exists("f999") }
+        ),
+        "the run ended: {}",
+        stderr_of(&mut w)
     );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let hwm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    send_signal(pid, libc::SIGTERM);
+    let st = wait_bounded(&mut w, SAFETY, "lockfile told to stop");
+    assert_eq!(st.code(), Some(75), "{}", stderr_of(&mut w));
+    assert!(hwm_kib <= 8 * 1024, "peak RSS {hwm_kib} KiB for 1000 files");
     for n in &names {
-        assert!(s.exists(n), "{n}");
+        assert!(!s.exists(n), "{n} left after the failed run");
     }
 }
 

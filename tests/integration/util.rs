@@ -264,9 +264,13 @@ impl Scratch {
 
     /// Install `bin/<name>` as a link to `target`.
     pub fn link(&self, name: &str, target: &Path) -> PathBuf {
+        // Made aside and renamed into place: a process started meanwhile
+        // through an earlier link of this name never finds it missing.
         let link = self.bin().join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(target, &link).expect("symlink tool");
+        let aside = self.bin().join(format!(".{name}.new"));
+        let _ = std::fs::remove_file(&aside);
+        std::os::unix::fs::symlink(target, &aside).expect("symlink tool");
+        std::fs::rename(&aside, &link).expect("rename the link into place");
         link
     }
 
