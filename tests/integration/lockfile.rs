@@ -172,6 +172,31 @@ fn counter_is_exact_with_the_tools_mixed() {
 }
 
 #[test]
+fn without_a_locktimeout_a_vanishing_lock_is_never_forced() {
+    // Under churn the lock often vanishes between a waiter's failed link
+    // and its look at the lock. Without -l nothing may be forced: no
+    // `Forcing lock` and no 16-second suspend after it.
+    let s = Scratch::new();
+    s.link("lockfile", &lockkit_bin());
+    let workers: Vec<String> = (0..8).map(|_| "lockfile".to_owned()).collect();
+    count_under_lock(
+        &s,
+        "",
+        "if $1 L 2>>said; then\n\
+           read n < count; echo $((n + 1)) > count\n\
+           rm -f L\n\
+         else\n\
+           echo \"$1: $?\" >> errors\n\
+         fi",
+        &workers,
+        60,
+        "L",
+    );
+    assert_eq!(s.read("said"), "", "lockfile said something without -l");
+    assert_no_temps(&s, "after the churn");
+}
+
+#[test]
 fn counter_is_exact_with_lockkit_alone() {
     let s = Scratch::new();
     s.link("lockfile", &lockkit_bin());

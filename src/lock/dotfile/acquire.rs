@@ -283,6 +283,13 @@ pub fn acquire<B: Backoff>(
             if j.id.is_none() {
                 continue; // freed since the link failed: try again at once
             }
+            // procmail forces a lock by its age alone: one that merely
+            // vanished between the looks (stale, with no age to go by) is
+            // not forced, announced or waited out: the next attempt follows
+            // at once.
+            if j.stale && j.expires.is_none() && matches!(req.stale, Stale::Force { .. }) {
+                continue;
+            }
             if j.stale {
                 match (req.stale, break_stale(lock, &j, req.policy, temp.fs_now())) {
                     (_, Ok(Broke::Refused)) => {}
