@@ -280,8 +280,9 @@ fn lockfile_takes_a_free_lock_with_few_descriptors_as_procmail_does() {
     }
 }
 
-#[test]
-fn lockfile_waits_for_a_held_lock_with_few_descriptors() {
+/// `lockfile` under `ulimit -n 5`, waiting for a held `x.lock` (its only
+/// scheduled retry an hour away).
+fn lockfile_waiting_with_5_descriptors() -> (Scratch, Child) {
     let s = Scratch::new();
     s.write("x.lock", "held by the test\n");
     s.link("lockfile", &lockkit_bin());
@@ -293,6 +294,12 @@ fn lockfile_waits_for_a_held_lock_with_few_descriptors() {
         !s.names_starting_with("_").is_empty() && in_poll(pid)
     });
     assert!(waiting, "ended early: {}", stderr_of(&mut w));
+    (s, w)
+}
+
+#[test]
+fn lockfile_waits_for_a_held_lock_with_few_descriptors() {
+    let (s, mut w) = lockfile_waiting_with_5_descriptors();
     std::fs::remove_file(s.path("x.lock")).expect("release");
     let st = wait_bounded(&mut w, SAFETY, "lockfile under ulimit -n 5");
     assert_eq!(st.code(), Some(0), "{}", stderr_of(&mut w));
@@ -419,17 +426,8 @@ fn a_watcher_name_held_by_another_user_is_passed_over() {
 fn lockfile_short_of_descriptors_still_gives_up_on_a_signal() {
     // No descriptor to spare for the signal pipe: the handler's EINTR ends
     // the wait instead.
-    let s = Scratch::new();
-    s.write("x.lock", "held by the test\n");
-    s.link("lockfile", &lockkit_bin());
-    let mut w = TestCommand::script(&s, "ulimit -n 5 && exec lockfile -3600 -r 1 x.lock")
-        .own_process_group()
-        .spawn();
+    let (s, mut w) = lockfile_waiting_with_5_descriptors();
     let pid = w.id();
-    let waiting = watch_until(pid, SAFETY, "lockfile never started waiting", || {
-        !s.names_starting_with("_").is_empty() && in_poll(pid)
-    });
-    assert!(waiting, "ended early: {}", stderr_of(&mut w));
     crate::util::send_signal(pid, libc::SIGTERM);
     let st = wait_bounded(&mut w, SAFETY, "lockfile told to stop");
     assert_eq!(st.code(), Some(75));
