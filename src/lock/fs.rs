@@ -3,7 +3,7 @@
 //! writes/closes that report what NFS reports late.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,18 +107,6 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
         }
     }
     Ok(())
-}
-
-/// `close(2)` with its error (NFS reports write errors there; dropping an
-/// `OwnedFd` ignores it).
-pub fn close_checked(fd: OwnedFd) -> Result<(), Errno> {
-    let raw = fd.into_raw_fd();
-    // SAFETY: we own `raw` and close it exactly once.
-    if unsafe { libc::close(raw) } == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
-    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ pub struct Held {
     path: PathBuf,
     id: FileId,
     /// Removes it on a fatal signal (if still ours), where asked.
-    guard: Option<cleanup::Guard>,
+    _guard: Option<cleanup::Guard>,
     renew_every: Option<Duration>,
 }
 
@@ -182,7 +182,7 @@ impl Held {
         Held {
             path: path.to_owned(),
             id,
-            guard,
+            _guard: guard,
             renew_every: None,
         }
     }
@@ -199,11 +199,6 @@ impl Held {
 
     pub fn id(&self) -> FileId {
         self.id
-    }
-
-    /// Keep it registered for removal on a fatal signal, or not.
-    pub fn forget_guard(&mut self) {
-        self.guard = None;
     }
 }
 
@@ -282,13 +277,6 @@ pub fn acquire<B: Backoff>(
             let j = judge(lock, req.policy, temp.fs_now());
             if j.id.is_none() {
                 continue; // freed since the link failed: try again at once
-            }
-            // procmail forces a lock by its age alone: one that merely
-            // vanished between the looks (stale, with no age to go by) is
-            // not forced, announced or waited out: the next attempt follows
-            // at once.
-            if j.stale && j.expires.is_none() && matches!(req.stale, Stale::Force { .. }) {
-                continue;
             }
             if j.stale {
                 match (req.stale, break_stale(lock, &j, req.policy, temp.fs_now())) {

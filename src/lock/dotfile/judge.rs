@@ -74,7 +74,8 @@ pub const REUSE_MARGIN: Duration = Duration::from_secs(2);
 /// Judge the lock at `lock` by `policy`, with `now` on the file system's
 /// clock.
 pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
-    let id = rustix::fs::lstat(lock).ok().map(|st| FileId::of(&st));
+    let first = rustix::fs::lstat(lock);
+    let id = first.as_ref().ok().map(FileId::of);
     let stale = Judgement {
         id,
         stale: true,
@@ -84,9 +85,10 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
     // A symlink is followed only as fs.protected_symlinks allows: another
     // user's symlink in a sticky world-writable directory is judged as the
     // kernel's EACCES leaves it, like a dangling one — stale, so only the
-    // link itself is removed. lstat first, so that a file swapped for a
-    // symlink after this look is not followed.
-    let st = match rustix::fs::lstat(lock) {
+    // link itself is removed. One lstat gives the identity and the status:
+    // a lock that vanishes after it is judged as it was (not "stale" with
+    // nothing to go by), and a file swapped for a symlink is not followed.
+    let st = match first {
         Ok(st)
             if policy.follow_symlinks
                 && FileType::from_raw_mode(st.st_mode) == FileType::Symlink =>

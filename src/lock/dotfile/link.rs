@@ -16,7 +16,8 @@ use rustix::io::Errno;
 
 use super::naming::{self, Naming};
 use crate::lock::cleanup;
-use crate::lock::fs::{FileId, FsTime, close_checked, set_times_now, write_all};
+use crate::lock::fs::{FileId, FsTime, set_times_now, write_all};
+use crate::lock::sys;
 
 /// Why a temp file could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +149,7 @@ impl Temp {
         write_all(fd.as_fd(), contents).map_err(fail)?;
         let st = rustix::fs::fstat(&fd).map_err(fail)?;
         let born_local = Instant::now();
-        close_checked(fd).map_err(fail)?;
+        sys::close(fd).map_err(fail)?;
         Ok(Temp {
             path: path.to_owned(),
             id,
