@@ -719,21 +719,12 @@ fn int_and_quit_to_the_wrapper_alone_are_survived() {
 /// pid-reuse rule compares process start times with that moment, so these
 /// tests wait for the clock itself, not for another process.
 fn wait_for_clock_past_change(path: &Path, secs: f64) {
-    let ctime = std::fs::metadata(path).expect("stat").ctime_nsec_total();
-    let until =
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(ctime) + Duration::from_secs_f64(secs);
+    let meta = std::fs::metadata(path).expect("stat");
+    let changed =
+        SystemTime::UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32);
+    let until = changed + Duration::from_secs_f64(secs);
     if let Ok(left) = until.duration_since(SystemTime::now()) {
         std::thread::sleep(left);
-    }
-}
-
-trait CtimeNs {
-    fn ctime_nsec_total(&self) -> u64;
-}
-
-impl CtimeNs for std::fs::Metadata {
-    fn ctime_nsec_total(&self) -> u64 {
-        self.ctime() as u64 * 1_000_000_000 + self.ctime_nsec() as u64
     }
 }
 
