@@ -20,6 +20,7 @@
 //! * [`relay`]: one inotify watch shared by the waiters of a lock;
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
+//! * [`slots`]: N-slot semaphores of byte-range locks;
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -32,6 +33,7 @@ pub mod fs;
 pub mod kind;
 pub mod noted;
 pub mod relay;
+pub mod slots;
 pub mod supervise;
 pub mod sys;
 pub mod timer;

@@ -1,0 +1,3 @@
+//! N-slot semaphores made of byte-range locks on one file ([`layout`]).
+
+pub mod layout;
