@@ -242,12 +242,6 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     let started = config.verbose.then(monotonic_raw_micros);
     let joined = single_flight::join(file.as_fd(), wait_policy(config, &deadline));
     drop(deadline);
-    let in_file = |text: &str| {
-        let mut line = path.as_bytes().to_vec();
-        line.extend_from_slice(b": ");
-        line.extend_from_slice(text.as_bytes());
-        line
-    };
     let leader = match joined {
         Ok(Joined::Lead(leader)) => leader,
         Ok(Joined::Took(run)) => {
@@ -266,32 +260,13 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
             return Err(Error::msg(
                 NO_RESULT,
                 &prog.name,
-                in_file("the run in progress ended without a result (its leader was killed)"),
+                in_file(
+                    path,
+                    "the run in progress ended without a result (its leader was killed)",
+                ),
             ));
         }
-        Err(JoinError::Busy) => {
-            return Err(not_locked(prog, config, path.as_bytes(), Failure::Busy));
-        }
-        Err(JoinError::TimedOut) => {
-            return Err(not_locked(prog, config, path.as_bytes(), Failure::TimedOut));
-        }
-        Err(JoinError::Sys(e)) => {
-            return Err(not_locked(prog, config, path.as_bytes(), Failure::Sys(e)));
-        }
-        Err(JoinError::NotAFile) => {
-            return Err(Error::msg(
-                EX_DATAERR,
-                &prog.name,
-                in_file("not a regular file, where --single-flight keeps its record"),
-            ));
-        }
-        Err(JoinError::Foreign) => {
-            return Err(Error::msg(
-                EX_DATAERR,
-                &prog.name,
-                in_file("holds something other than a single-flight record: not overwriting it"),
-            ));
-        }
+        Err(e) => return Err(not_joined(prog, config, path, e)),
     };
     took_lock(prog, started, io);
     let outcome = run_command(prog, config, command, file.as_fd().as_raw_fd(), io);
@@ -303,12 +278,46 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     let Err(e) = leader.finish(code) else {
         return outcome;
     };
-    let mut text = in_file("cannot record the run's result: ");
+    let mut text = in_file(path, "cannot record the run's result: ");
     text.extend_from_slice(strerror(e).as_bytes());
     Err(match outcome {
         Ok(code) => Error::msg(code, &prog.name, text),
         Err(err) => err.line(&prog.name, text),
     })
+}
+
+/// `<file>: <text>`.
+fn in_file(path: &OsStr, text: &str) -> Vec<u8> {
+    let mut line = path.as_bytes().to_vec();
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(text.as_bytes());
+    line
+}
+
+/// Why a single-flight caller neither led nor took a result.
+fn not_joined(prog: &Prog, config: &Config, path: &OsStr, e: JoinError) -> Error {
+    let lock_failure = match e {
+        JoinError::Busy => Failure::Busy,
+        JoinError::TimedOut => Failure::TimedOut,
+        JoinError::Sys(e) => Failure::Sys(e),
+        JoinError::Record(e) => {
+            return Error::errno(
+                EX_CANTCREAT,
+                &prog.name,
+                in_file(path, "cannot record the run"),
+                e,
+            );
+        }
+        JoinError::NotAFile => {
+            let why = "not a regular file, where --single-flight keeps its record";
+            return Error::msg(EX_DATAERR, &prog.name, in_file(path, why));
+        }
+        JoinError::Foreign => {
+            let why = "holds something other than a single-flight record: not overwriting it";
+            return Error::msg(EX_DATAERR, &prog.name, in_file(path, why));
+        }
+    };
+    not_locked(prog, config, path.as_bytes(), lock_failure)
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

@@ -260,6 +260,9 @@ pub enum JoinError {
     Foreign,
     /// Not a regular file: there is nowhere to keep a record.
     NotAFile,
+    /// The leader could not write its record (a full file system): the
+    /// command was not run.
+    Record(Errno),
     Sys(Errno),
 }
 
@@ -355,7 +358,7 @@ pub fn join<'fd>(fd: BorrowedFd<'fd>, wait: Wait<'_>) -> Result<Joined<'fd>, Joi
             };
             if let Err(e) = write(fd, &record) {
                 unlock(fd).map_err(JoinError::Sys)?;
-                return Err(JoinError::Sys(e));
+                return Err(JoinError::Record(e));
             }
             return Ok(Joined::Lead(Leader { fd, record }));
         }

@@ -352,3 +352,43 @@ fn what_single_flight_cannot_do_is_a_usage_error() {
     }
     assert_eq!(s.read("f"), "", "nothing recorded");
 }
+
+#[test]
+fn a_record_that_cannot_be_written_is_reported() {
+    // A file size limit of 0 (SIGXFSZ ignored) makes the record's write
+    // fail with EFBIG: before the run, the command is not run; after it
+    // (the limit set by the command on its flock), the leader says so and
+    // exits with the command's status, and the run stays `running`.
+    let s = Scratch::new();
+    s.link("flock", &crate::util::lockkit_bin());
+    TestCommand::script(
+        &s,
+        "trap '' XFSZ; ulimit -f 0; exec flock --single-flight lock touch ran",
+    )
+    .run()
+    .code(73)
+    .stderr("flock: lock: cannot record the run: File too large\n");
+    assert!(!s.exists("ran"));
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::util::skip("no prlimit to limit a running flock's file size");
+        return;
+    }
+    TestCommand::script(
+        &s,
+        "trap '' XFSZ; exec flock --single-flight lock sh -c 'prlimit --pid $PPID --fsize=0; exit 4'",
+    )
+    .run()
+    .code(4)
+    .stderr("flock: lock: cannot record the run's result: File too large\n");
+    assert_eq!(record_line(&s, "state"), "running");
+    // Left `running` by a leader that is gone: the next caller leads.
+    flock(&s)
+        .args(["--single-flight", "lock", "sh", "-c", "exit 5"])
+        .run()
+        .code(5);
+    assert_eq!(record_line(&s, "generation"), "2");
+}
