@@ -298,10 +298,10 @@ fn the_record_file_is_flocks_and_holds_nothing_else() {
 
     // The leader's own errors are its waiters' status too.
     flock(&s)
-        .args(["--single-flight", "lock", "no-such-command-here"])
+        .args(["--single-flight", "lock", "./no-such-command-here"])
         .run()
         .code(69)
-        .stderr("flock: failed to execute no-such-command-here: No such file or directory\n");
+        .stderr("flock: failed to execute ./no-such-command-here: No such file or directory\n");
     assert!(s.read("lock").contains("\nresult 2 "), "{}", s.read("lock"));
     assert!(s.read("lock").ends_with(" 69\n"), "{}", s.read("lock"));
 }
