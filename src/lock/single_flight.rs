@@ -39,6 +39,7 @@ use rustix::io::Errno;
 use rustix::time::ClockId;
 
 use super::fdlock::{self, Api, Failure, Mode, Wait};
+use super::kind::{Held as _, HeldFd};
 
 /// The record's first line; another version is someone else's file.
 pub const MAGIC: &str = "lockkit-single-flight 1\n";
@@ -192,7 +193,7 @@ impl Found {
 
 /// Which lock the caller holds while it reads the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
+pub enum Holding {
     Shared,
     Exclusive,
 }
@@ -222,14 +223,14 @@ pub enum Decision {
 /// is a killed leader's: its waiters say so; a caller holding the
 /// exclusive lock at once (it waited for nothing) takes it for a leftover
 /// and leads, unless that run started after the caller arrived.
-pub fn decide(found: &Found, boot: Option<&str>, arrival: u64, held: Held) -> Decision {
+pub fn decide(found: &Found, boot: Option<&str>, arrival: u64, held: Holding) -> Decision {
     let lead = |generation: u64, result| match held {
-        Held::Exclusive => Decision::Lead { generation, result },
-        Held::Shared => Decision::Again,
+        Holding::Exclusive => Decision::Lead { generation, result },
+        Holding::Shared => Decision::Again,
     };
     let r = match found {
         Found::Nothing | Found::Damaged => return lead(1, None),
-        Found::Foreign if held == Held::Exclusive => return Decision::Foreign,
+        Found::Foreign if held == Holding::Exclusive => return Decision::Foreign,
         Found::Foreign => return Decision::Again,
         Found::Record(r) => r,
     };
@@ -241,7 +242,7 @@ pub fn decide(found: &Found, boot: Option<&str>, arrival: u64, held: Held) -> De
     if let Some(result) = r.result.filter(|res| res.ended >= arrival) {
         return Decision::Took(result);
     }
-    if r.running && (held == Held::Shared || r.started >= arrival) {
+    if r.running && (held == Holding::Shared || r.started >= arrival) {
         return Decision::NoResult {
             generation: r.generation,
         };
@@ -295,10 +296,6 @@ pub struct Leader<'fd> {
 }
 
 impl Leader<'_> {
-    pub fn generation(&self) -> u64 {
-        self.record.generation
-    }
-
     /// Record the run's end and status, then release the lock — also the
     /// command's share of it (a process it left behind with the descriptor
     /// keeps no waiter waiting). The lock is released even if the record
@@ -328,11 +325,11 @@ pub fn join<'fd>(fd: BorrowedFd<'fd>, wait: Wait<'_>) -> Result<Joined<'fd>, Joi
     let boot = boot_id();
     let boot = boot.as_deref();
     let decision = match fdlock::lock(fd, Mode::Exclusive, Api::Flock, Wait::NonBlock) {
-        Ok(()) => decide(&read(fd)?, boot, arrival, Held::Exclusive),
+        Ok(()) => decide(&read(fd)?, boot, arrival, Holding::Exclusive),
         Err(Failure::Busy) => {
             // A run in progress, or only callers reading the record.
             fdlock::lock(fd, Mode::Shared, Api::Flock, wait)?;
-            match decide(&read(fd)?, boot, arrival, Held::Shared) {
+            match decide(&read(fd)?, boot, arrival, Holding::Shared) {
                 Decision::Again => {
                     // Converting drops the shared lock first: a run may
                     // start and end meanwhile, which the second look sees.
@@ -340,7 +337,7 @@ pub fn join<'fd>(fd: BorrowedFd<'fd>, wait: Wait<'_>) -> Result<Joined<'fd>, Joi
                         unlock(fd).map_err(JoinError::Sys)?;
                         return Err(e.into());
                     }
-                    decide(&read(fd)?, boot, arrival, Held::Exclusive)
+                    decide(&read(fd)?, boot, arrival, Holding::Exclusive)
                 }
                 other => other,
             }
@@ -375,11 +372,9 @@ pub fn join<'fd>(fd: BorrowedFd<'fd>, wait: Wait<'_>) -> Result<Joined<'fd>, Joi
     Ok(joined)
 }
 
+/// Give up the lock (ours, and the command's share of it).
 fn unlock(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    fdlock::lock(fd, Mode::Unlock, Api::Flock, Wait::Block).map_err(|e| match e {
-        Failure::Sys(e) => e,
-        Failure::Busy | Failure::TimedOut => Errno::AGAIN,
-    })
+    HeldFd::new(fd, Api::Flock).release()
 }
 
 /// The file's contents (up to one byte more than a record may have), read
@@ -481,7 +476,7 @@ mod tests {
     #[test]
     fn a_result_that_ended_after_arrival_is_taken_under_either_lock() {
         let f = record(4, false, 10, Some((4, 20, 7)));
-        for held in [Held::Shared, Held::Exclusive] {
+        for held in [Holding::Shared, Holding::Exclusive] {
             let took = Decision::Took(RunResult {
                 generation: 4,
                 ended: 20,
@@ -491,9 +486,9 @@ mod tests {
             assert_eq!(decide(&f, Some(BOOT), 5, held), took);
         }
         // Ended before we arrived: a new run.
-        assert_eq!(decide(&f, Some(BOOT), 21, Held::Shared), Decision::Again);
+        assert_eq!(decide(&f, Some(BOOT), 21, Holding::Shared), Decision::Again);
         assert_eq!(
-            decide(&f, Some(BOOT), 21, Held::Exclusive),
+            decide(&f, Some(BOOT), 21, Holding::Exclusive),
             Decision::Lead {
                 generation: 5,
                 result: Some(RunResult {
@@ -510,22 +505,22 @@ mod tests {
         // Killed run 5 after run 4 ended (before we arrived at 25).
         let f = record(5, true, 22, Some((4, 20, 7)));
         assert_eq!(
-            decide(&f, Some(BOOT), 25, Held::Shared),
+            decide(&f, Some(BOOT), 25, Holding::Shared),
             Decision::NoResult { generation: 5 }
         );
         // Found at once with the exclusive lock: a leftover, unless it
         // started after we arrived.
         assert!(matches!(
-            decide(&f, Some(BOOT), 25, Held::Exclusive),
+            decide(&f, Some(BOOT), 25, Holding::Exclusive),
             Decision::Lead { generation: 6, .. }
         ));
         assert_eq!(
-            decide(&f, Some(BOOT), 21, Held::Exclusive),
+            decide(&f, Some(BOOT), 21, Holding::Exclusive),
             Decision::NoResult { generation: 5 }
         );
         // A result newer than our arrival still counts.
         assert!(matches!(
-            decide(&f, Some(BOOT), 20, Held::Shared),
+            decide(&f, Some(BOOT), 20, Holding::Shared),
             Decision::Took(_)
         ));
     }
@@ -533,9 +528,9 @@ mod tests {
     #[test]
     fn times_of_another_boot_compare_with_nothing() {
         let f = record(4, false, 10, Some((4, 1 << 50, 7)));
-        assert_eq!(decide(&f, Some("b1"), 5, Held::Shared), Decision::Again);
+        assert_eq!(decide(&f, Some("b1"), 5, Holding::Shared), Decision::Again);
         assert_eq!(
-            decide(&f, None, 5, Held::Exclusive),
+            decide(&f, None, 5, Holding::Exclusive),
             Decision::Lead {
                 generation: 5,
                 result: None
@@ -543,7 +538,7 @@ mod tests {
         );
         let running = record(4, true, 10, None);
         assert_eq!(
-            decide(&running, Some("b1"), 5, Held::Shared),
+            decide(&running, Some("b1"), 5, Holding::Shared),
             Decision::Again
         );
     }
@@ -551,15 +546,15 @@ mod tests {
     #[test]
     fn foreign_contents_are_never_overwritten() {
         assert_eq!(
-            decide(&Found::Foreign, Some(BOOT), 5, Held::Exclusive),
+            decide(&Found::Foreign, Some(BOOT), 5, Holding::Exclusive),
             Decision::Foreign
         );
         assert_eq!(
-            decide(&Found::Foreign, Some(BOOT), 5, Held::Shared),
+            decide(&Found::Foreign, Some(BOOT), 5, Holding::Shared),
             Decision::Again
         );
         assert_eq!(
-            decide(&Found::Damaged, Some(BOOT), 5, Held::Exclusive),
+            decide(&Found::Damaged, Some(BOOT), 5, Holding::Exclusive),
             Decision::Lead {
                 generation: 1,
                 result: None
