@@ -37,6 +37,7 @@ complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockki
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l single-flight -d 'Run the command once for all who come while it runs'
 complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and __fish_lockkit_after_operand 2 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=3 -r -i)'
 complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'l' -d 'Create the lock (the default)'
 complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'u' -d 'Remove the lock'

@@ -24,6 +24,11 @@ pub mod sysexits {
     pub const EX_TEMPFAIL: u8 = 75;
 }
 
+/// Single-flight (`flock --single-flight`): the run this caller waited for
+/// ended without recording a result (its leader was killed). The same
+/// number for every tool of the suite.
+pub const NO_RESULT: u8 = 80;
+
 /// A failure: what to print on stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

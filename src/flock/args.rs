@@ -109,6 +109,8 @@ pub struct Config {
     pub verbose: bool,
     pub api: Api,
     pub target: Target,
+    /// Run the command once for the callers that come while it runs.
+    pub single_flight: bool,
 }
 
 /// What the command line asks for.
@@ -186,6 +188,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut start = 0;
     let mut length = 0;
     let mut fd_opt: Option<i32> = None;
+    let mut single_flight = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
 
@@ -267,6 +270,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Id::Help => return Ok(Request::Help),
             Id::Version => return Ok(Request::Version),
             Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+            Id::SingleFlight => single_flight = true,
         }
     }
     let rest = g.operands();
@@ -326,6 +330,11 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         }
     };
 
+    if single_flight {
+        if let Some(why) = single_flight_refuses(mode, no_fork, fcntl, &target) {
+            return Err(Error::msg(EX_USAGE, &prog.name, why));
+        }
+    }
     let api = if fcntl {
         Api::Ofd { start, len: length }
     } else {
@@ -341,7 +350,35 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         verbose,
         api,
         target,
+        single_flight,
     }))
+}
+
+/// Why `--single-flight` cannot go with the rest of the request, if it
+/// cannot: its leader holds an exclusive flock(2) on a file it writes its
+/// record to, and records the command's status once it has ended.
+fn single_flight_refuses(
+    mode: Mode,
+    no_fork: bool,
+    fcntl: bool,
+    target: &Target,
+) -> Option<&'static str> {
+    Some(match (mode, target) {
+        (Mode::Shared, _) => {
+            "--single-flight cannot be used with --shared: the run holds the lock alone"
+        }
+        (Mode::Unlock, _) => "--single-flight cannot be used with --unlock: it runs a command",
+        (_, Target::Fd { .. }) => {
+            "--single-flight needs a file name, not a descriptor: it keeps its record in the file"
+        }
+        _ if no_fork => {
+            "--single-flight cannot be used with --no-fork: the run's status is recorded after it ends"
+        }
+        _ if fcntl => {
+            "--single-flight cannot be used with --fcntl, --start or --length: it locks with flock(2)"
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -493,6 +530,27 @@ mod tests {
             }
         );
         assert_eq!(config(&["-E", "7", "9"]).conflict_exit_code, 7);
+    }
+
+    #[test]
+    fn single_flight_refuses_what_it_cannot_do() {
+        assert!(
+            config(&["--single-flight", "-s", "-x", "-o", "-w", "1", "f", "true"]).single_flight
+        );
+        assert!(!config(&["f", "true"]).single_flight);
+        for args in [
+            &["--single-flight", "-s", "f", "true"][..],
+            &["--single-flight", "-u", "f", "true"],
+            &["--single-flight", "9"],
+            &["--single-flight", "--fd", "9", "true"],
+            &["--single-flight", "-F", "f", "true"],
+            &["--single-flight", "--start", "1", "f", "true"],
+        ] {
+            let (code, text) = stderr(args);
+            assert_eq!(code, 64, "{args:?}");
+            assert!(text.starts_with("flock: --single-flight "), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 pub mod args;
 
-use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::io::Errno;
@@ -15,11 +15,12 @@ use rustix::time::ClockId;
 
 use crate::Prog;
 use crate::error::sysexits::{EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OSERR, EX_UNAVAILABLE};
-use crate::error::{Error, Result};
+use crate::error::{Error, NO_RESULT, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
 use crate::lock::kind::HeldFdNumber;
+use crate::lock::single_flight::{self, JoinError, Joined};
 use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
 use crate::stdio::Stdio;
@@ -81,6 +82,9 @@ fn monotonic_raw_micros() -> i64 {
 }
 
 fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
+    if config.single_flight {
+        return single_flight(prog, config, io);
+    }
     // An exclusive OFD lock needs a descriptor open for writing.
     let open_mode = match (config.api, config.mode) {
         (Api::Ofd { .. }, Mode::Exclusive) => OpenMode::WriteOnly,
@@ -96,18 +100,9 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
 
     // The file is opened first: util-linux creates it even when the timer
     // then cannot be set up.
-    let deadline = config
-        .timeout
-        .map(|t| Deadline::arm(t.sec, t.usec.wrapping_mul(1000)))
-        .transpose()
-        .map_err(|e| Error::errno(EX_OSERR, &prog.name, "cannot set up timer", e))?;
-    let wait = match (&deadline, config.nonblock) {
-        (_, true) => Wait::NonBlock,
-        (Some(d), false) => Wait::Until(d),
-        (None, false) => Wait::Block,
-    };
-
+    let deadline = arm_deadline(prog, config)?;
     let started = config.verbose.then(monotonic_raw_micros);
+    let wait = wait_policy(config, &deadline);
     let result = match (&mut file, fd_num) {
         (Some(file), _) => file.lock(config.mode, config.api, wait),
         (None, Some(fd)) => {
@@ -122,16 +117,53 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     };
     match result {
         Ok(()) => {}
-        Err(LockError::Lock(Failure::Busy)) => {
-            return Err(conflict(prog, config, "failed to get lock"));
-        }
-        Err(LockError::Lock(Failure::TimedOut)) => {
-            return Err(conflict(prog, config, "timeout while waiting to get lock"));
-        }
-        Err(LockError::Lock(Failure::Sys(e))) => return Err(lock_error(prog, &what, e)),
+        Err(LockError::Lock(f)) => return Err(not_locked(prog, config, &what, f)),
         Err(LockError::Reopen(e)) => return Err(open_error(prog, OsStr::from_bytes(&what), e)),
     }
 
+    took_lock(prog, started, io);
+    let Some(argv) = command else {
+        return Ok(0);
+    };
+    let lock_fd = match &file {
+        Some(f) => f.as_fd().as_raw_fd(),
+        None => fd_num.unwrap_or(-1),
+    };
+    let code = run_command(prog, config, argv, lock_fd, io);
+    // Like util-linux, hold the descriptor (and our share of the lock)
+    // until the process exits, after the exit-time output checks.
+    std::mem::forget(file);
+    code
+}
+
+/// The `-w` deadline, armed (None without `-w`).
+fn arm_deadline(prog: &Prog, config: &Config) -> Result<Option<Deadline>> {
+    config
+        .timeout
+        .map(|t| Deadline::arm(t.sec, t.usec.wrapping_mul(1000)))
+        .transpose()
+        .map_err(|e| Error::errno(EX_OSERR, &prog.name, "cannot set up timer", e))
+}
+
+fn wait_policy<'a>(config: &Config, deadline: &'a Option<Deadline>) -> Wait<'a> {
+    match (deadline, config.nonblock) {
+        (_, true) => Wait::NonBlock,
+        (Some(d), false) => Wait::Until(d),
+        (None, false) => Wait::Block,
+    }
+}
+
+/// The lock was not had: a conflict, a timeout, or the kernel's refusal.
+fn not_locked(prog: &Prog, config: &Config, what: &[u8], f: Failure) -> Error {
+    match f {
+        Failure::Busy => conflict(prog, config, "failed to get lock"),
+        Failure::TimedOut => conflict(prog, config, "timeout while waiting to get lock"),
+        Failure::Sys(e) => lock_error(prog, what, e),
+    }
+}
+
+/// `--verbose`: how long getting the lock took (since `started`).
+fn took_lock(prog: &Prog, started: Option<i64>, io: &mut Stdio) {
     if let Some(started) = started {
         let took = monotonic_raw_micros() - started;
         let line = format!(
@@ -142,9 +174,17 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         );
         io.out(line.as_bytes());
     }
-    let Some(argv) = command else {
-        return Ok(0);
-    };
+}
+
+/// Run the command while the lock on `lock_fd` is held (or become it,
+/// with `-F`): its exit code, util-linux's way.
+fn run_command(
+    prog: &Prog,
+    config: &Config,
+    argv: &[OsString],
+    lock_fd: RawFd,
+    io: &mut Stdio,
+) -> Result<u8> {
     if config.verbose {
         let mut line = prog.name.as_bytes().to_vec();
         line.extend_from_slice(b": executing ");
@@ -172,10 +212,6 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         io.discard();
         return Err(exec_failed(e));
     }
-    let lock_fd = match &file {
-        Some(f) => f.as_fd().as_raw_fd(),
-        None => fd_num.unwrap_or(-1),
-    };
     if config.close {
         cmd.close_in_child(lock_fd);
     }
@@ -189,13 +225,99 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     let status = outcome
         .status
         .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
-    // Like util-linux, hold the descriptor (and our share of the lock)
-    // until the process exits, after the exit-time output checks.
-    std::mem::forget(file);
     match status {
         Status::ExecFailed(e) => Err(exec_failed(e)),
         other => Ok(other.code()),
     }
+}
+
+/// `--single-flight`: lead a run of the command, or wait for the run in
+/// progress and exit with its status (`lock::single_flight`).
+fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
+    let Target::Path { path, command } = &config.target else {
+        unreachable!("the parser refuses --single-flight with a descriptor")
+    };
+    let file = LockFile::open(path, OpenMode::ReadWrite).map_err(|e| open_error(prog, path, e))?;
+    let deadline = arm_deadline(prog, config)?;
+    let started = config.verbose.then(monotonic_raw_micros);
+    let joined = single_flight::join(file.as_fd(), wait_policy(config, &deadline));
+    drop(deadline);
+    let leader = match joined {
+        Ok(Joined::Lead(leader)) => leader,
+        Ok(Joined::Took(run)) => {
+            if config.verbose {
+                let line = format!(
+                    "{}: took the result of run {} (status {})\n",
+                    prog.name.to_string_lossy(),
+                    run.generation,
+                    run.status
+                );
+                io.out(line.as_bytes());
+            }
+            return Ok(run.status);
+        }
+        Ok(Joined::NoResult { .. }) => {
+            return Err(Error::msg(
+                NO_RESULT,
+                &prog.name,
+                in_file(
+                    path,
+                    "the run in progress ended without a result (its leader was killed)",
+                ),
+            ));
+        }
+        Err(e) => return Err(not_joined(prog, config, path, e)),
+    };
+    took_lock(prog, started, io);
+    let outcome = run_command(prog, config, command, file.as_fd().as_raw_fd(), io);
+    // Its waiters exit as this caller does, errors of its own included.
+    let code = match &outcome {
+        Ok(code) => *code,
+        Err(e) => e.code(),
+    };
+    let Err(e) = leader.finish(code) else {
+        return outcome;
+    };
+    let mut text = in_file(path, "cannot record the run's result: ");
+    text.extend_from_slice(strerror(e).as_bytes());
+    Err(match outcome {
+        Ok(code) => Error::msg(code, &prog.name, text),
+        Err(err) => err.line(&prog.name, text),
+    })
+}
+
+/// `<file>: <text>`.
+fn in_file(path: &OsStr, text: &str) -> Vec<u8> {
+    let mut line = path.as_bytes().to_vec();
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(text.as_bytes());
+    line
+}
+
+/// Why a single-flight caller neither led nor took a result.
+fn not_joined(prog: &Prog, config: &Config, path: &OsStr, e: JoinError) -> Error {
+    let lock_failure = match e {
+        JoinError::Busy => Failure::Busy,
+        JoinError::TimedOut => Failure::TimedOut,
+        JoinError::Sys(e) => Failure::Sys(e),
+        JoinError::Record(e) => {
+            return Error::errno(
+                EX_CANTCREAT,
+                &prog.name,
+                in_file(path, "cannot record the run"),
+                e,
+            );
+        }
+        JoinError::NotAFile => {
+            let why = "not a regular file, where --single-flight keeps its record";
+            return Error::msg(EX_DATAERR, &prog.name, in_file(path, why));
+        }
+        JoinError::Foreign => {
+            let why = "holds something other than a single-flight record: not overwriting it";
+            return Error::msg(EX_DATAERR, &prog.name, in_file(path, why));
+        }
+    };
+    not_locked(prog, config, path.as_bytes(), lock_failure)
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

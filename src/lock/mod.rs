@@ -21,6 +21,8 @@
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
 //! * [`slots`]: N-slot semaphores of byte-range locks;
+//! * [`single_flight`]: one run of a command for the callers that arrive
+//!   while it runs (a flock(2) and a record in the file);
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -33,6 +35,7 @@ pub mod fs;
 pub mod kind;
 pub mod noted;
 pub mod relay;
+pub mod single_flight;
 pub mod slots;
 pub mod supervise;
 pub mod sys;

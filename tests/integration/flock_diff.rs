@@ -67,10 +67,10 @@ fn without_lockkit_extras(help: &str) -> String {
             }
             continue;
         }
-        if ["--fd <", "--fcntl ", "--start <", "--length <"]
-            .iter()
-            .any(|extra| line.contains(extra))
-        {
+        // Every addition is a long option only (2.38.1's one is
+        // --verbose), and --fd brings usage forms of its own.
+        let added = line.starts_with("     --") && !line.starts_with("     --verbose ");
+        if added || line.contains("--fd <") {
             continue;
         }
         out.push(line);

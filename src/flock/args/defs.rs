@@ -23,6 +23,7 @@ pub enum Id {
     Help,
     Version,
     TryHelp,
+    SingleFlight,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -161,6 +162,20 @@ pub const OPTIONS: &[Opt<Id>] = &[
         ),
     // getopt's own `?`: util-linux prints only the "Try --help" line.
     opt(Id::TryHelp, b"?", &[]),
+    opt(Id::SingleFlight, b"", &["single-flight"])
+        .extension()
+        .help("run the command once for all who come while it runs")
+        .doc(
+            "If no run of the command is in progress, run it holding an \
+              exclusive lock on the file, and exit with its status. If one is, \
+              wait for it to end and exit with that run's status, without \
+              running the command. The file keeps a small record of the runs \
+              (see SINGLE-FLIGHT): it is opened read-write and must be a \
+              regular file that holds nothing else. -n and -w limit the wait for \
+              a run in progress (see -E for the exit status). Waiters of a run \
+              whose flock was killed exit with status 80. Not with -s, -u, -F, \
+              --fcntl, --start, --length, --fd or a descriptor number.",
+        ),
 ];
 
 pub const OPERANDS: &[Operand] = &[
