@@ -9,6 +9,7 @@ use crate::cnum::{self, NumError};
 use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
+use crate::lock::slots::layout::MAX_SLOTS;
 use crate::opts::{Opt, Read};
 
 pub mod defs;
@@ -109,6 +110,11 @@ pub struct Config {
     pub verbose: bool,
     pub api: Api,
     pub target: Target,
+    /// `--slots N`: take one of N slots (or all of them).
+    pub slots: Option<u32>,
+    /// The lock type is exclusive because `-x`/`-e` said so (with `--slots`:
+    /// every slot at once), not by default.
+    pub exclusive_given: bool,
 }
 
 /// What the command line asks for.
@@ -186,6 +192,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut start = 0;
     let mut length = 0;
     let mut fd_opt: Option<i32> = None;
+    let mut slots: Option<u32> = None;
+    let mut exclusive_given = false;
+    let mut range_given = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
 
@@ -212,9 +221,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             }
         };
         match opt {
-            Id::Shared => mode = Mode::Shared,
-            Id::Exclusive => mode = Mode::Exclusive,
-            Id::Unlock => mode = Mode::Unlock,
+            Id::Shared => (mode, exclusive_given) = (Mode::Shared, false),
+            Id::Exclusive => (mode, exclusive_given) = (Mode::Exclusive, true),
+            Id::Unlock => (mode, exclusive_given) = (Mode::Unlock, false),
             Id::NonBlock => nonblock = true,
             Id::Close => close = true,
             Id::NoFork => no_fork = true,
@@ -241,12 +250,14 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                 start = cnum::parse_size(value.as_bytes())
                     .map_err(|e| bad_number(prog, "invalid as start offset", value, e, true))?;
                 fcntl = true;
+                range_given = true;
             }
             Id::Length => {
                 length = cnum::parse_size(value.as_bytes()).map_err(|e| {
                     bad_number(prog, "invalid as length of lock range", value, e, true)
                 })?;
                 fcntl = true;
+                range_given = true;
             }
             Id::Fd => {
                 let fd = cnum::parse_i32(value.as_bytes())
@@ -267,6 +278,22 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Id::Help => return Ok(Request::Help),
             Id::Version => return Ok(Request::Version),
             Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+            Id::Slots => {
+                let n = cnum::parse_i64(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid number of slots", value, e, false))?;
+                slots = Some(
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|&n| n >= 1 && u64::from(n) <= MAX_SLOTS)
+                        .ok_or_else(|| {
+                            Error::msg(
+                                EX_USAGE,
+                                &prog.name,
+                                format!("number of slots out of range (expected 1 to {MAX_SLOTS})"),
+                            )
+                        })?,
+                );
+            }
         }
     }
     let rest = g.operands();
@@ -277,6 +304,24 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             &prog.name,
             "the --no-fork and --close options are incompatible",
         ));
+    }
+    if slots.is_some() {
+        let refused = if mode == Mode::Unlock {
+            Some("--slots and --unlock are incompatible: a slot is let go when the command ends")
+        } else if fd_opt.is_some() {
+            Some("--slots and --fd are incompatible: flock must open the semaphore's file itself")
+        } else if range_given {
+            Some(
+                "--slots and --start/--length are incompatible: the semaphore's byte ranges are fixed",
+            )
+        } else if rest.len() < 2 {
+            Some("--slots requires a file and a command: a slot is held while the command runs")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            return Err(Error::msg(EX_USAGE, &prog.name, why));
+        }
     }
     // `-w 0` means "don't wait" (a zero timer would mean "disarmed").
     if timeout.is_some_and(Timeout::is_zero) {
@@ -341,6 +386,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         verbose,
         api,
         target,
+        slots,
+        exclusive_given,
     }))
 }
 

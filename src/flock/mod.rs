@@ -5,9 +5,10 @@
 //! `crate::lock`, choosing util-linux's messages and exit codes.
 
 pub mod args;
+mod slots;
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::io::Errno;
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
-use crate::lock::kind::HeldFdNumber;
+use crate::lock::kind::{Held, HeldFdNumber};
 use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
 use crate::stdio::Stdio;
@@ -81,6 +82,9 @@ fn monotonic_raw_micros() -> i64 {
 }
 
 fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
+    if let Some(n) = config.slots {
+        return slots::locked(prog, config, n, io);
+    }
     // An exclusive OFD lock needs a descriptor open for writing.
     let open_mode = match (config.api, config.mode) {
         (Api::Ofd { .. }, Mode::Exclusive) => OpenMode::WriteOnly,
@@ -132,6 +136,40 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         Err(LockError::Reopen(e)) => return Err(open_error(prog, OsStr::from_bytes(&what), e)),
     }
 
+    let lock_fd = match &file {
+        Some(f) => f.as_fd().as_raw_fd(),
+        None => fd_num.unwrap_or(-1),
+    };
+    let r = run_command(
+        prog,
+        config,
+        io,
+        started,
+        command.map(Vec::as_slice),
+        lock_fd,
+        &mut HeldFdNumber::new(lock_fd, config.api),
+        |_| {},
+    );
+    // Like util-linux, hold the descriptor (and our share of the lock)
+    // until the process exits, after the exit-time output checks.
+    std::mem::forget(file);
+    r
+}
+
+/// With `held` held on descriptor `lock_fd`: report how long it took
+/// (`--verbose`, from `started`), then run the command (set up by `setup`)
+/// as util-linux does, and give its exit status.
+#[allow(clippy::too_many_arguments)]
+fn run_command(
+    prog: &Prog,
+    config: &Config,
+    io: &mut Stdio,
+    started: Option<i64>,
+    command: Option<&[std::ffi::OsString]>,
+    lock_fd: RawFd,
+    held: &mut dyn Held,
+    setup: impl FnOnce(&mut Command),
+) -> Result<u8> {
     if let Some(started) = started {
         let took = monotonic_raw_micros() - started;
         let line = format!(
@@ -154,6 +192,7 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     }
 
     let mut cmd = Command::new(argv);
+    setup(&mut cmd);
     let exec_failed = |e: Errno| {
         let code = if e == Errno::NOMEM {
             EX_OSERR
@@ -172,10 +211,6 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         io.discard();
         return Err(exec_failed(e));
     }
-    let lock_fd = match &file {
-        Some(f) => f.as_fd().as_raw_fd(),
-        None => fd_num.unwrap_or(-1),
-    };
     if config.close {
         cmd.close_in_child(lock_fd);
     }
@@ -184,14 +219,11 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     // lock, as upstream), and the wait is a blocking waitpid.
     let supervisor = Supervisor::prepare(Plan::PLAIN);
     let outcome = supervisor
-        .run(&cmd, &mut HeldFdNumber::new(lock_fd, config.api))
+        .run(&cmd, held)
         .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
     let status = outcome
         .status
         .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
-    // Like util-linux, hold the descriptor (and our share of the lock)
-    // until the process exits, after the exit-time output checks.
-    std::mem::forget(file);
     match status {
         Status::ExecFailed(e) => Err(exec_failed(e)),
         other => Ok(other.code()),

@@ -23,6 +23,7 @@ pub enum Id {
     Help,
     Version,
     TryHelp,
+    Slots,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -149,6 +150,22 @@ pub const OPTIONS: &[Opt<Id>] = &[
         .doc(
             "Report on stdout how long it took to get the lock and which \
               command is run, and on stderr why the lock could not be had.",
+        ),
+    opt(Id::Slots, b"", &["slots"])
+        .extension()
+        .value("n")
+        .help("take one of n slots (a semaphore)")
+        .doc(
+            "Make the file a semaphore of n slots (1 to 65536): at most n \
+              commands run at once, each holding one slot, and waiters are \
+              served in the order they came. The command learns its slot in \
+              LOCKKIT_SLOT (0 to n-1) and n in LOCKKIT_SLOTS. -s (the default \
+              here) takes one slot; -x or -e takes every slot at once, waiting \
+              until none is held (LOCKKIT_SLOT is then unset). -n, -w, -E, -o, \
+              -F and --verbose keep their meanings; --fcntl is implied; -u, \
+              --fd, --start and --length cannot be used. Everyone sharing the \
+              file must give the same n, and be able to write to it. See \
+              SLOTS. A lockkit extension.",
         ),
     opt(Id::Help, b"h", &["help"])
         .help("display this help")
