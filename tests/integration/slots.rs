@@ -360,3 +360,46 @@ fn usage_errors_say_why() {
         .run()
         .success();
 }
+
+/// Block SIGALRM in the process about to exec, as a caller might.
+fn block_sigalrm() -> std::io::Result<()> {
+    // SAFETY: sigprocmask on a set built by sigemptyset/sigaddset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGALRM);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    Ok(())
+}
+
+#[test]
+fn an_inherited_blocked_sigalrm_neither_stalls_nor_prolongs_a_wait() {
+    let s = Scratch::new();
+    let a = SlotHolder::start(&s, 2, "a");
+    let b = SlotHolder::start(&s, 2, "b");
+    // Waiting for either slot, then giving up at the deadline: the threads
+    // waiting for each slot must still be stopped.
+    // SAFETY: block_sigalrm is async-signal-safe.
+    unsafe { flock(&s).pre_exec(block_sigalrm) }
+        .args(["--slots", "2", "-w", "0.05", "sem", "true"])
+        .run()
+        .code(1);
+    // SAFETY: as above.
+    let mut waiter = unsafe { flock(&s).pre_exec(block_sigalrm) }
+        .args([
+            "--slots",
+            "2",
+            "sem",
+            "sh",
+            "-c",
+            "echo $LOCKKIT_SLOT > got",
+        ])
+        .own_process_group()
+        .spawn();
+    wait_until_queued(&s, 0);
+    a.release();
+    assert_eq!(finish(&mut waiter, "waiter"), 0);
+    assert_eq!(s.read("got"), s.read("a.slot"));
+    b.release();
+}

@@ -320,6 +320,11 @@ fn closest_queued_before(fd: BorrowedFd<'_>, t: u64) -> Result<Option<u64>, Errn
 
 /// A thread's stack: it makes one lock call at a time and sends a message.
 const WAITER_STACK: usize = 64 * 1024;
+/// The most waiting threads: each costs the kernel a stack of its own
+/// (16 KiB on x86-64), which for 65 536 slots would be a gigabyte.
+const MAX_WAITERS: u64 = 1024;
+/// The longest pause between tries of slots no thread waits on.
+const MAX_RETRY: Duration = Duration::from_millis(100);
 /// Nobody has won the race for a slot yet.
 const NOBODY: u64 = u64::MAX;
 /// The wait was called off (deadline, error): nobody may win any more.
@@ -337,8 +342,9 @@ enum Report {
 }
 
 /// Wait for whichever of the `n` slots frees first: one thread blocked on
-/// each. Threads the system refuses (a thread limit) are made up for by
-/// trying their slots on a timer, backing off from 10 ms to 1 s.
+/// each. Slots past [`MAX_WAITERS`], and those whose thread the system
+/// refuses (a thread limit), are tried on a timer instead, backing off from
+/// 10 ms to [`MAX_RETRY`].
 fn any_slot(fd: BorrowedFd<'_>, n: u64, until: Option<Instant>) -> Result<u64, AcquireError> {
     let winner = AtomicU64::new(NOBODY);
     let (tx, rx) = mpsc::channel();
@@ -346,7 +352,7 @@ fn any_slot(fd: BorrowedFd<'_>, n: u64, until: Option<Instant>) -> Result<u64, A
         let mut spawned = 0u64;
         let mut unthreaded = Vec::new();
         for i in 0..n {
-            if !unthreaded.is_empty() {
+            if !unthreaded.is_empty() || i >= MAX_WAITERS {
                 unthreaded.push(i);
                 continue;
             }
@@ -392,7 +398,11 @@ fn claim(winner: &AtomicU64, who: u64) -> bool {
 impl Race<'_> {
     /// Wait for a winner (or the deadline, or an error), then stop every
     /// thread.
-    fn referee(mut self, unthreaded: &[u64], until: Option<Instant>) -> Result<u64, AcquireError> {
+    fn referee(
+        mut self,
+        unthreaded: &[u64],
+        mut until: Option<Instant>,
+    ) -> Result<u64, AcquireError> {
         let mut retry = Duration::from_millis(10);
         let outcome = loop {
             let left = until.map(|at| at.saturating_duration_since(Instant::now()));
@@ -425,11 +435,13 @@ impl Race<'_> {
                         if claim(self.winner, CALLED_OFF) {
                             break Err(AcquireError::TimedOut);
                         }
+                        // Someone won just now: wait for its report.
+                        until = None;
                         continue;
                     }
                     match self.try_unthreaded(unthreaded) {
                         Ok(Some(i)) => break Ok(i),
-                        Ok(None) => retry = (retry * 2).min(Duration::from_secs(1)),
+                        Ok(None) => retry = (retry * 2).min(MAX_RETRY),
                         Err(e) => {
                             if claim(self.winner, CALLED_OFF) {
                                 break Err(AcquireError::Sys(e));
@@ -692,6 +704,27 @@ mod tests {
         b.release().expect("release");
         assert_eq!(waiter.join().expect("thread"), Ok(Some(1)));
         drop(a);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn slots_past_the_waiting_threads_are_found_too() {
+        let path = scratch("many");
+        let n = MAX_WAITERS + 6;
+        let other = open(&path);
+        assert!(try_lock(other.as_fd(), Mode::Exclusive, SLOT_BASE, n).expect("lock"));
+        for free in [3, n - 1] {
+            let waiter = std::thread::spawn({
+                let path = path.clone();
+                move || {
+                    let mut l = SlotLock::join(open(&path), n as u32, Claim::One).expect("join");
+                    l.acquire(Wait::Forever).map(|h| h.slot())
+                }
+            });
+            unlock(other.as_fd(), SLOT_BASE + free, 1).expect("unlock");
+            assert_eq!(waiter.join().expect("thread"), Ok(Some(free)));
+            assert!(try_lock(other.as_fd(), Mode::Exclusive, SLOT_BASE + free, 1).expect("lock"));
+        }
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
