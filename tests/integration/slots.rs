@@ -403,3 +403,21 @@ fn an_inherited_blocked_sigalrm_neither_stalls_nor_prolongs_a_wait() {
     assert_eq!(s.read("got"), s.read("a.slot"));
     b.release();
 }
+
+#[test]
+fn a_waiter_killed_in_the_queue_leaves_it() {
+    let s = Scratch::new();
+    let h = SlotHolder::start(&s, 1, "h");
+    let mut waiters = Vec::new();
+    for (t, name) in ["A", "B", "C", "D"].iter().enumerate() {
+        waiters.push(start(&s, 1, &[], &format!("echo {name} >> order")));
+        wait_until_queued(&s, t as u64);
+    }
+    // B, in the middle, and D, last, die waiting.
+    kill_group(&mut waiters[3]);
+    kill_group(&mut waiters[1]);
+    h.release();
+    assert_eq!(finish(&mut waiters[0], "A"), 0);
+    assert_eq!(finish(&mut waiters[2], "C"), 0);
+    assert_eq!(s.read("order"), "A\nC\n");
+}
