@@ -349,7 +349,10 @@ fn any_slot(fd: BorrowedFd<'_>, n: u64, until: Option<Instant>) -> Result<u64, A
     let winner = AtomicU64::new(NOBODY);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
-        let mut spawned = 0u64;
+        // Kept, not dropped: a dropped handle detaches its thread, whose
+        // pthread id is then freed the moment it ends, and the referee may
+        // still be signalling it (it ends right after its last report).
+        let mut threads = Vec::new();
         let mut unthreaded = Vec::new();
         for i in 0..n {
             if !unthreaded.is_empty() || i >= MAX_WAITERS {
@@ -361,7 +364,7 @@ fn any_slot(fd: BorrowedFd<'_>, n: u64, until: Option<Instant>) -> Result<u64, A
                 .stack_size(WAITER_STACK)
                 .spawn_scoped(s, move || wait_for_slot(fd, i, winner, &tx));
             match r {
-                Ok(_) => spawned += 1,
+                Ok(t) => threads.push(t),
                 Err(_) => unthreaded.push(i),
             }
         }
@@ -369,12 +372,17 @@ fn any_slot(fd: BorrowedFd<'_>, n: u64, until: Option<Instant>) -> Result<u64, A
             fd,
             winner: &winner,
             rx: &rx,
-            spawned,
+            spawned: threads.len() as u64,
             done: 0,
             waiting: vec![None; n as usize],
         };
         // `tx` lives on, so the channel never reports every sender gone.
-        race.referee(&unthreaded, until)
+        let outcome = race.referee(&unthreaded, until);
+        for t in threads {
+            // A thread that panicked has reported nothing more to act on.
+            let _ = t.join();
+        }
+        outcome
     })
 }
 
@@ -479,8 +487,9 @@ impl Race<'_> {
     /// call, until all have stopped.
     fn stop_all(&mut self) {
         let interrupt = |h: ThreadHandle| {
-            // SAFETY: the threads are joined only when the scope in
-            // `any_slot` ends, after this returns.
+            // SAFETY: `any_slot` keeps every thread's join handle (no
+            // thread is detached) and joins them only after this returns,
+            // so each pthread id is still valid.
             let _ = unsafe { h.interrupt() };
         };
         self.waiting.iter().flatten().for_each(|&h| interrupt(h));
@@ -641,6 +650,7 @@ fn write_counter(fd: BorrowedFd<'_>, next: u64) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("lockkit-slots-{}-{name}", std::process::id()));
@@ -724,6 +734,52 @@ mod tests {
             unlock(other.as_fd(), SLOT_BASE + free, 1).expect("unlock");
             assert_eq!(waiter.join().expect("thread"), Ok(Some(free)));
             assert!(try_lock(other.as_fd(), Mode::Exclusive, SLOT_BASE + free, 1).expect("lock"));
+        }
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn every_slot_freeing_at_once_ends_the_race_cleanly() {
+        // Every waiting thread gets its slot at once and all but one let
+        // go, while the head interrupts threads that are ending.
+        let path = scratch("all-at-once");
+        // Enough threads that glibc unmaps the stacks of ended ones.
+        let n = MAX_WAITERS;
+        let other = open(&path);
+        for _ in 0..5 {
+            assert!(try_lock(other.as_fd(), Mode::Exclusive, SLOT_BASE, n).expect("lock"));
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let waiter = std::thread::spawn({
+                let path = path.clone();
+                move || {
+                    let mut l = SlotLock::join(open(&path), n as u32, Claim::One).expect("join");
+                    ready_tx.send(()).expect("send");
+                    l.acquire(Wait::Forever).map(|h| h.slot())
+                }
+            });
+            ready_rx.recv().expect("joined");
+            // Until every thread waits on its slot (/proc/locks lists each
+            // blocked request with `->`); the kernel has no event for this.
+            let ino = std::fs::metadata(&path).expect("stat").ino();
+            let blocked = || {
+                let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+                let ino = format!(":{ino} ");
+                locks
+                    .lines()
+                    .filter(|l| l.contains(" -> ") && l.contains(&ino))
+                    .count()
+            };
+            let began = Instant::now();
+            while blocked() < n as usize {
+                assert!(
+                    began.elapsed() < Duration::from_secs(60),
+                    "threads never waited"
+                );
+                std::thread::yield_now();
+            }
+            unlock(other.as_fd(), SLOT_BASE, n).expect("unlock");
+            let got = waiter.join().expect("thread").expect("a slot");
+            assert!(got.is_some_and(|i| i < n), "{got:?}");
         }
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
