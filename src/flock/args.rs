@@ -543,6 +543,24 @@ mod tests {
     }
 
     #[test]
+    fn slots_and_whether_exclusive_was_asked_for() {
+        let c = config(&["--slots", "3", "f", "true"]);
+        assert_eq!((c.slots, c.exclusive_given), (Some(3), false));
+        assert_eq!(c.mode, Mode::Exclusive);
+        assert!(config(&["--slots", "3", "-s", "-e", "f", "true"]).exclusive_given);
+        assert!(!config(&["--slots", "3", "-x", "-s", "f", "true"]).exclusive_given);
+        assert_eq!(config(&["--sl", " +65536", "f", "true"]).slots, Some(65536));
+        assert_eq!(config(&["-x", "f", "true"]).slots, None);
+        assert_eq!(
+            stderr(&["--slots", "4294967296", "f", "true"]),
+            (
+                64,
+                "flock: number of slots out of range (expected 1 to 65536)\n".into()
+            )
+        );
+    }
+
+    #[test]
     fn help_and_version_act_when_reached() {
         assert_eq!(run(&["-V", "-z"]), Ok(Request::Version));
         assert_eq!(run(&["-o", "-F", "-h"]), Ok(Request::Help));
