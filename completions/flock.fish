@@ -14,21 +14,22 @@ function __fish_lockkit_after_operand --argument-names skip
     end
     return 1
 end
-complete -c flock -n '__fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -f -a '(__fish_complete_subcommand --fcs-skip=2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 's' -l shared -d 'Get a shared lock'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'u' -l unlock -d 'Remove a lock'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'n' -l nonblock -d 'Fail rather than wait'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'o' -l close -d 'Close file descriptor before running command'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'F' -l no-fork -d 'Execute command without forking'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fd -d 'Lock this file descriptor and run a command' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l single-flight -d 'Run the command once for all who come while it runs'
+complete -c flock -n '__fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -f -a '(__fish_complete_subcommand --fcs-skip=2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 's' -l shared -d 'Get a shared lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'u' -l unlock -d 'Remove a lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'o' -l close -d 'Close file descriptor before running command'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'F' -l no-fork -d 'Execute command without forking'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l fd -d 'Lock this file descriptor and run a command' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l verbose -d 'Increase verbosity'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l slots -d 'Take one of n slots (a semaphore)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l single-flight -d 'Run the command once for all who come while it runs'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'h' -l help -d 'Display this help'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'V' -l version -d 'Display version'

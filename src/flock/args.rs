@@ -9,6 +9,7 @@ use crate::cnum::{self, NumError};
 use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
+use crate::lock::slots::layout::MAX_SLOTS;
 use crate::opts::{Opt, Read};
 
 pub mod defs;
@@ -111,6 +112,11 @@ pub struct Config {
     pub target: Target,
     /// Run the command once for the callers that come while it runs.
     pub single_flight: bool,
+    /// `--slots N`: take one of N slots (or all of them).
+    pub slots: Option<u32>,
+    /// The lock type is exclusive because `-x`/`-e` said so (with `--slots`:
+    /// every slot at once), not by default.
+    pub exclusive_given: bool,
 }
 
 /// What the command line asks for.
@@ -189,6 +195,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut length = 0;
     let mut fd_opt: Option<i32> = None;
     let mut single_flight = false;
+    let mut slots: Option<u32> = None;
+    let mut exclusive_given = false;
+    let mut range_given = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
 
@@ -215,9 +224,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             }
         };
         match opt {
-            Id::Shared => mode = Mode::Shared,
-            Id::Exclusive => mode = Mode::Exclusive,
-            Id::Unlock => mode = Mode::Unlock,
+            Id::Shared => (mode, exclusive_given) = (Mode::Shared, false),
+            Id::Exclusive => (mode, exclusive_given) = (Mode::Exclusive, true),
+            Id::Unlock => (mode, exclusive_given) = (Mode::Unlock, false),
             Id::NonBlock => nonblock = true,
             Id::Close => close = true,
             Id::NoFork => no_fork = true,
@@ -244,12 +253,14 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                 start = cnum::parse_size(value.as_bytes())
                     .map_err(|e| bad_number(prog, "invalid as start offset", value, e, true))?;
                 fcntl = true;
+                range_given = true;
             }
             Id::Length => {
                 length = cnum::parse_size(value.as_bytes()).map_err(|e| {
                     bad_number(prog, "invalid as length of lock range", value, e, true)
                 })?;
                 fcntl = true;
+                range_given = true;
             }
             Id::Fd => {
                 let fd = cnum::parse_i32(value.as_bytes())
@@ -271,6 +282,22 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Id::Version => return Ok(Request::Version),
             Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
             Id::SingleFlight => single_flight = true,
+            Id::Slots => {
+                let n = cnum::parse_i64(value.as_bytes())
+                    .map_err(|e| bad_number(prog, "invalid number of slots", value, e, false))?;
+                slots = Some(
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|&n| n >= 1 && u64::from(n) <= MAX_SLOTS)
+                        .ok_or_else(|| {
+                            Error::msg(
+                                EX_USAGE,
+                                &prog.name,
+                                format!("number of slots out of range (expected 1 to {MAX_SLOTS})"),
+                            )
+                        })?,
+                );
+            }
         }
     }
     let rest = g.operands();
@@ -281,6 +308,24 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             &prog.name,
             "the --no-fork and --close options are incompatible",
         ));
+    }
+    if slots.is_some() {
+        let refused = if mode == Mode::Unlock {
+            Some("--slots and --unlock are incompatible: a slot is let go when the command ends")
+        } else if fd_opt.is_some() {
+            Some("--slots and --fd are incompatible: flock must open the semaphore's file itself")
+        } else if range_given {
+            Some(
+                "--slots and --start/--length are incompatible: the semaphore's byte ranges are fixed",
+            )
+        } else if rest.len() < 2 {
+            Some("--slots requires a file and a command: a slot is held while the command runs")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            return Err(Error::msg(EX_USAGE, &prog.name, why));
+        }
     }
     // `-w 0` means "don't wait" (a zero timer would mean "disarmed").
     if timeout.is_some_and(Timeout::is_zero) {
@@ -331,7 +376,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     };
 
     if single_flight {
-        if let Some(why) = single_flight_refuses(mode, no_fork, fcntl, &target) {
+        if let Some(why) = single_flight_refuses(mode, no_fork, fcntl, slots.is_some(), &target) {
             return Err(Error::msg(EX_USAGE, &prog.name, why));
         }
     }
@@ -351,6 +396,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         api,
         target,
         single_flight,
+        slots,
+        exclusive_given,
     }))
 }
 
@@ -361,6 +408,7 @@ fn single_flight_refuses(
     mode: Mode,
     no_fork: bool,
     fcntl: bool,
+    slots: bool,
     target: &Target,
 ) -> Option<&'static str> {
     Some(match (mode, target) {
@@ -371,6 +419,7 @@ fn single_flight_refuses(
         (_, Target::Fd { .. }) => {
             "--single-flight needs a file name, not a descriptor: it keeps its record in the file"
         }
+        _ if slots => "--single-flight and --slots are incompatible: a run has one leader",
         _ if no_fork => {
             "--single-flight cannot be used with --no-fork: the run's status is recorded after it ends"
         }
@@ -545,12 +594,31 @@ mod tests {
             &["--single-flight", "--fd", "9", "true"],
             &["--single-flight", "-F", "f", "true"],
             &["--single-flight", "--start", "1", "f", "true"],
+            &["--single-flight", "--slots", "2", "f", "true"],
         ] {
             let (code, text) = stderr(args);
             assert_eq!(code, 64, "{args:?}");
             assert!(text.starts_with("flock: --single-flight "), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
+    }
+
+    #[test]
+    fn slots_and_whether_exclusive_was_asked_for() {
+        let c = config(&["--slots", "3", "f", "true"]);
+        assert_eq!((c.slots, c.exclusive_given), (Some(3), false));
+        assert_eq!(c.mode, Mode::Exclusive);
+        assert!(config(&["--slots", "3", "-s", "-e", "f", "true"]).exclusive_given);
+        assert!(!config(&["--slots", "3", "-x", "-s", "f", "true"]).exclusive_given);
+        assert_eq!(config(&["--sl", " +65536", "f", "true"]).slots, Some(65536));
+        assert_eq!(config(&["-x", "f", "true"]).slots, None);
+        assert_eq!(
+            stderr(&["--slots", "4294967296", "f", "true"]),
+            (
+                64,
+                "flock: number of slots out of range (expected 1 to 65536)\n".into()
+            )
+        );
     }
 
     #[test]

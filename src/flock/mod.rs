@@ -5,6 +5,7 @@
 //! `crate::lock`, choosing util-linux's messages and exit codes.
 
 pub mod args;
+mod slots;
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -19,7 +20,7 @@ use crate::error::{Error, NO_RESULT, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
-use crate::lock::kind::HeldFdNumber;
+use crate::lock::kind::{Held, HeldFdNumber};
 use crate::lock::single_flight::{self, JoinError, Joined};
 use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
@@ -85,6 +86,9 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     if config.single_flight {
         return single_flight(prog, config, io);
     }
+    if let Some(n) = config.slots {
+        return slots::locked(prog, config, n, io);
+    }
     // An exclusive OFD lock needs a descriptor open for writing.
     let open_mode = match (config.api, config.mode) {
         (Api::Ofd { .. }, Mode::Exclusive) => OpenMode::WriteOnly,
@@ -129,7 +133,8 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         Some(f) => f.as_fd().as_raw_fd(),
         None => fd_num.unwrap_or(-1),
     };
-    let code = run_command(prog, config, argv, lock_fd, io);
+    let held = &mut HeldFdNumber::new(lock_fd, config.api);
+    let code = run_command(prog, config, argv, lock_fd, held, |_| {}, io);
     // Like util-linux, hold the descriptor (and our share of the lock)
     // until the process exits, after the exit-time output checks.
     std::mem::forget(file);
@@ -176,13 +181,16 @@ fn took_lock(prog: &Prog, started: Option<i64>, io: &mut Stdio) {
     }
 }
 
-/// Run the command while the lock on `lock_fd` is held (or become it,
-/// with `-F`): its exit code, util-linux's way.
+/// Run the command (set up by `setup`) while `held`, on descriptor
+/// `lock_fd`, is held (or become it, with `-F`): its exit code,
+/// util-linux's way.
 fn run_command(
     prog: &Prog,
     config: &Config,
     argv: &[OsString],
     lock_fd: RawFd,
+    held: &mut dyn Held,
+    setup: impl FnOnce(&mut Command),
     io: &mut Stdio,
 ) -> Result<u8> {
     if config.verbose {
@@ -194,6 +202,7 @@ fn run_command(
     }
 
     let mut cmd = Command::new(argv);
+    setup(&mut cmd);
     let exec_failed = |e: Errno| {
         let code = if e == Errno::NOMEM {
             EX_OSERR
@@ -220,7 +229,7 @@ fn run_command(
     // lock, as upstream), and the wait is a blocking waitpid.
     let supervisor = Supervisor::prepare(Plan::PLAIN);
     let outcome = supervisor
-        .run(&cmd, &mut HeldFdNumber::new(lock_fd, config.api))
+        .run(&cmd, held)
         .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
     let status = outcome
         .status
@@ -269,7 +278,9 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         Err(e) => return Err(not_joined(prog, config, path, e)),
     };
     took_lock(prog, started, io);
-    let outcome = run_command(prog, config, command, file.as_fd().as_raw_fd(), io);
+    let fd = file.as_fd().as_raw_fd();
+    let held = &mut HeldFdNumber::new(fd, Api::Flock);
+    let outcome = run_command(prog, config, command, fd, held, |_| {}, io);
     // Its waiters exit as this caller does, errors of its own included.
     let code = match &outcome {
         Ok(code) => *code,

@@ -17,7 +17,7 @@
 //! child, then `_exit(127)`" and our "exec error reported with the status"
 //! look the same from outside.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
@@ -30,6 +30,9 @@ pub struct Command {
     argv: Vec<CString>,
     close_in_child: Option<RawFd>,
     default_signals: Vec<libc::c_int>,
+    /// Variables set (Some) or removed (None) in the command's environment;
+    /// none: it gets ours untouched.
+    env: Vec<(OsString, Option<OsString>)>,
 }
 
 /// Why a command did not start: no process could be made (what a failed
@@ -89,7 +92,41 @@ impl Command {
             argv,
             close_in_child: None,
             default_signals: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Set `key` to `value` in the command's environment, or remove it
+    /// (None).
+    pub fn env(&mut self, key: &str, value: Option<&OsStr>) -> &mut Self {
+        self.env.push((key.into(), value.map(OsStr::to_owned)));
+        self
+    }
+
+    /// The environment with [`Command::env`]'s changes, as `KEY=value`
+    /// strings (None: ours, unchanged).
+    fn environment(&self) -> Option<Vec<CString>> {
+        if self.env.is_empty() {
+            return None;
+        }
+        let changed = |k: &OsStr| self.env.iter().any(|(key, _)| key == k);
+        let pair = |k: &OsStr, v: &OsStr| {
+            let mut b = k.as_bytes().to_vec();
+            b.push(b'=');
+            b.extend_from_slice(v.as_bytes());
+            CString::new(b).ok()
+        };
+        let mut out: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| !changed(k))
+            .filter_map(|(k, v)| pair(&k, &v))
+            .collect();
+        for (i, (k, v)) in self.env.iter().enumerate() {
+            let last = !self.env[i + 1..].iter().any(|(later, _)| later == k);
+            if let (true, Some(v)) = (last, v) {
+                out.extend(pair(k, v));
+            }
+        }
+        Some(out)
     }
 
     /// Close this descriptor in the child before exec (`flock -o`).
@@ -107,11 +144,7 @@ impl Command {
     }
 
     fn pointers(&self) -> Vec<*const libc::c_char> {
-        self.argv
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
+        pointers(&self.argv)
     }
 
     /// Replace this process with the command (`flock -F`). Returns only on
@@ -121,9 +154,16 @@ impl Command {
         if argv.len() < 2 {
             return Errno::NOENT;
         }
-        // SAFETY: argv is a NULL-terminated array of pointers into CStrings
-        // that outlive the call.
-        unsafe { libc::execvp(argv[0], argv.as_ptr()) };
+        match self.environment() {
+            // SAFETY: argv is a NULL-terminated array of pointers into
+            // CStrings that outlive the call.
+            None => unsafe { libc::execvp(argv[0], argv.as_ptr()) },
+            Some(env) => {
+                let envp = pointers(&env);
+                // SAFETY: as above, and so is envp.
+                unsafe { libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr()) }
+            }
+        };
         errno()
     }
 
@@ -135,7 +175,11 @@ impl Command {
         if argv.len() < 2 {
             return Ok(Child::failed(Errno::NOENT));
         }
-        let spawner = Spawner::new(self.close_in_child, &self.default_signals);
+        let spawner = Spawner::new(
+            self.close_in_child,
+            &self.default_signals,
+            self.environment(),
+        );
         let as_exec_judges = exec_access_flags();
         let path = std::env::var_os("PATH");
         let found = search(
@@ -166,6 +210,15 @@ impl Command {
             Err(e) => Ok(Child::failed(e)),
         }
     }
+}
+
+/// A NULL-terminated array of pointers into `strings`.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// Errors after which glibc's `execvp` tries the next PATH element: the
@@ -262,10 +315,21 @@ unsafe extern "C" {
 struct Spawner {
     attr: libc::posix_spawnattr_t,
     actions: libc::posix_spawn_file_actions_t,
+    /// The command's environment if it is not ours: the strings, and the
+    /// array of pointers into them.
+    env: Option<(Vec<CString>, Vec<*const libc::c_char>)>,
 }
 
 impl Spawner {
-    fn new(close_in_child: Option<RawFd>, default_signals: &[libc::c_int]) -> Spawner {
+    fn new(
+        close_in_child: Option<RawFd>,
+        default_signals: &[libc::c_int],
+        env: Option<Vec<CString>>,
+    ) -> Spawner {
+        let env = env.map(|strings| {
+            let ptrs = pointers(&strings);
+            (strings, ptrs)
+        });
         // SAFETY: the attribute and file-action objects are initialised
         // here before any other use and destroyed once, in Drop; the signal
         // set is filled by the libc calls.
@@ -273,6 +337,7 @@ impl Spawner {
             let mut s = Spawner {
                 attr: std::mem::zeroed(),
                 actions: std::mem::zeroed(),
+                env,
             };
             libc::posix_spawnattr_init(&mut s.attr);
             libc::posix_spawn_file_actions_init(&mut s.actions);
@@ -313,8 +378,14 @@ impl Spawner {
     fn run(&self, path: &CStr, argv: &[*const libc::c_char]) -> Result<Pid, Errno> {
         let mut pid: libc::pid_t = 0;
         // SAFETY: path is NUL-terminated, argv NULL-terminated and pointing
-        // into live CStrings, environ is the process's environment, and the
+        // into live CStrings, the environment is environ or an array
+        // NULL-terminated by `pointers` into strings it lives with, and the
         // attribute objects were initialised in `new`.
+        let envp = match &self.env {
+            Some((_, ptrs)) => ptrs.as_ptr(),
+            // SAFETY: reading the pointer environ holds.
+            None => unsafe { environ },
+        };
         let rc = unsafe {
             libc::posix_spawn(
                 &mut pid,
@@ -322,7 +393,7 @@ impl Spawner {
                 &self.actions,
                 &self.attr,
                 argv.as_ptr().cast(),
-                environ.cast(),
+                envp.cast(),
             )
         };
         match rc {

@@ -85,8 +85,10 @@ pub fn lock_fd_number(fd: RawFd, mode: Mode, api: Api, wait: Wait<'_>) -> Result
     lock(fd, mode, api, wait)
 }
 
-/// One system call.
-fn attempt(fd: BorrowedFd<'_>, mode: Mode, api: Api, block: bool) -> Result<(), Errno> {
+/// One system call, whose answer is the caller's to judge (EINTR, or a
+/// conflict as EAGAIN/EACCES): for a wait that something other than a
+/// deadline may end.
+pub fn attempt(fd: BorrowedFd<'_>, mode: Mode, api: Api, block: bool) -> Result<(), Errno> {
     match api {
         Api::Flock => {
             let op = match (mode, block) {

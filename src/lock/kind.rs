@@ -8,8 +8,9 @@
 //! byte-range locks) and lock files ([`super::dotfile::LinkLock`] →
 //! [`super::dotfile::Held`], taken by the lock-file acquire loop; the
 //! drop-in tools drive that loop with their references' retry schedules
-//! and hand the supervisor the `Held`). An N-slot semaphore or a network lease
-//! is one more module implementing these two traits (docs/design.md).
+//! and hand the supervisor the `Held`), and N-slot semaphores
+//! ([`super::slots::SlotLock`] → [`super::slots::HeldSlot`]). A network lease
+//! would be one more module implementing these two traits (docs/design.md).
 //!
 //! The traits are small on purpose: what a kind can do differently is *how*
 //! it waits (the kernel, inotify, a lease grant), whether it must be kept

@@ -115,10 +115,77 @@ impl Deadline {
         })
     }
 
+    /// A deadline at `at` (monotonic), or None if it has passed already
+    /// (then there is nothing to wait for: one attempt).
+    pub fn until(at: std::time::Instant) -> Result<Option<Deadline>, Errno> {
+        let left = at.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        Deadline::arm(
+            i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            i64::from(left.subsec_nanos()),
+        )
+        .map(Some)
+    }
+
     /// Has the monotonic clock reached the deadline?
     pub fn expired(&self) -> bool {
         let now = rustix::time::clock_gettime(ClockId::Monotonic);
         (now.tv_sec, now.tv_nsec) >= (self.at.tv_sec, self.at.tv_nsec)
+    }
+}
+
+/// Lets other threads end this thread's blocked lock call, with the same
+/// no-op SIGALRM (no `SA_RESTART`) a deadline uses: a wait on several locks
+/// at once gives each its own thread, and the first to get one stops the
+/// others. Like a deadline, it unblocks SIGALRM in this thread while it
+/// lives. Whoever is interrupted judges by shared state, not by the signal
+/// (which may also land just before the call: the sender repeats it until
+/// the thread says it is done).
+#[derive(Debug)]
+pub struct Interruptible {
+    _mask: MaskRestore,
+    _this_thread: PhantomData<*const ()>,
+}
+
+/// The thread that made an [`Interruptible`], for another thread to send
+/// its signal to.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadHandle(libc::pthread_t);
+
+impl Interruptible {
+    /// Make the calling thread interruptible; its handle goes to the
+    /// thread that will interrupt it.
+    pub fn here() -> Result<(Interruptible, ThreadHandle), Errno> {
+        install_handler()?;
+        let mask = MaskRestore {
+            unblocked: unblock_sigalrm()?,
+        };
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        Ok((
+            Interruptible {
+                _mask: mask,
+                _this_thread: PhantomData,
+            },
+            ThreadHandle(me),
+        ))
+    }
+}
+
+impl ThreadHandle {
+    /// Send the thread SIGALRM: its blocked lock call returns EINTR.
+    ///
+    /// # Safety
+    /// The thread must not have been joined yet (it may have ended): only
+    /// then is its pthread id still valid.
+    pub unsafe fn interrupt(self) -> Result<(), Errno> {
+        // SAFETY: the caller guarantees the id is still valid.
+        match unsafe { libc::pthread_kill(self.0, libc::SIGALRM) } {
+            0 => Ok(()),
+            e => Err(Errno::from_raw_os_error(e)),
+        }
     }
 }
 

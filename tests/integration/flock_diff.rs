@@ -199,6 +199,7 @@ fn newer_options_are_extensions() {
         &["--fd", "3", "true"],
         &["--start", "1", "lockA", "true"],
         &["--length", "1", "lockA", "true"],
+        &["--slots", "2", "lockA", "true"],
     ] {
         if have_reference() {
             let want = format!(

@@ -18,6 +18,7 @@ mod parser_checks;
 mod parsers_fuzz;
 mod security;
 mod single_flight;
+mod slots;
 mod stress;
 mod structure;
 mod suite;

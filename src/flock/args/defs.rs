@@ -24,6 +24,7 @@ pub enum Id {
     Version,
     TryHelp,
     SingleFlight,
+    Slots,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -151,17 +152,22 @@ pub const OPTIONS: &[Opt<Id>] = &[
             "Report on stdout how long it took to get the lock and which \
               command is run, and on stderr why the lock could not be had.",
         ),
-    opt(Id::Help, b"h", &["help"])
-        .help("display this help")
-        .doc("Display help text and exit."),
-    opt(Id::Version, b"V", &["version"])
-        .help("display version")
+    opt(Id::Slots, b"", &["slots"])
+        .extension()
+        .value("n")
+        .help("take one of n slots (a semaphore)")
         .doc(
-            "Print the version (flock from util-linux 2.38.1, and lockkit's \
-              version) and exit.",
+            "Make the file a semaphore of n slots (1 to 65536): at most n \
+              commands run at once, each holding one slot, and waiters are \
+              served in the order they came. The command learns its slot in \
+              LOCKKIT_SLOT (0 to n-1) and n in LOCKKIT_SLOTS. -s (the default \
+              here) takes one slot; -x or -e takes every slot at once, waiting \
+              until none is held (LOCKKIT_SLOT is then unset). -n, -w, -E, -o, \
+              -F and --verbose keep their meanings; --fcntl is implied; -u, \
+              --fd, --start and --length cannot be used. Everyone sharing the \
+              file must give the same n, and be able to write to it. See \
+              SLOTS. A lockkit extension.",
         ),
-    // getopt's own `?`: util-linux prints only the "Try --help" line.
-    opt(Id::TryHelp, b"?", &[]),
     opt(Id::SingleFlight, b"", &["single-flight"])
         .extension()
         .help("run the command once for all who come while it runs")
@@ -176,6 +182,17 @@ pub const OPTIONS: &[Opt<Id>] = &[
               whose flock was killed exit with status 80. Not with -s, -u, -F, \
               --fcntl, --start, --length, --fd or a descriptor number.",
         ),
+    opt(Id::Help, b"h", &["help"])
+        .help("display this help")
+        .doc("Display help text and exit."),
+    opt(Id::Version, b"V", &["version"])
+        .help("display version")
+        .doc(
+            "Print the version (flock from util-linux 2.38.1, and lockkit's \
+              version) and exit.",
+        ),
+    // getopt's own `?`: util-linux prints only the "Try --help" line.
+    opt(Id::TryHelp, b"?", &[]),
 ];
 
 pub const OPERANDS: &[Operand] = &[
