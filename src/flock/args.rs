@@ -109,6 +109,8 @@ pub struct Config {
     pub verbose: bool,
     pub api: Api,
     pub target: Target,
+    /// `--who`: name the holders on a conflict or timeout.
+    pub who: bool,
 }
 
 /// What the command line asks for.
@@ -186,6 +188,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut start = 0;
     let mut length = 0;
     let mut fd_opt: Option<i32> = None;
+    let mut who = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
 
@@ -267,6 +270,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Id::Help => return Ok(Request::Help),
             Id::Version => return Ok(Request::Version),
             Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+            Id::Who => who = true,
         }
     }
     let rest = g.operands();
@@ -341,6 +345,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         verbose,
         api,
         target,
+        who,
     }))
 }
 

@@ -123,10 +123,17 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     match result {
         Ok(()) => {}
         Err(LockError::Lock(Failure::Busy)) => {
-            return Err(conflict(prog, config, "failed to get lock"));
+            return Err(who(
+                conflict(prog, config, "failed to get lock"),
+                &file,
+                fd_num,
+                prog,
+                config,
+            ));
         }
         Err(LockError::Lock(Failure::TimedOut)) => {
-            return Err(conflict(prog, config, "timeout while waiting to get lock"));
+            let e = conflict(prog, config, "timeout while waiting to get lock");
+            return Err(who(e, &file, fd_num, prog, config));
         }
         Err(LockError::Lock(Failure::Sys(e))) => return Err(lock_error(prog, &what, e)),
         Err(LockError::Reopen(e)) => return Err(open_error(prog, OsStr::from_bytes(&what), e)),
@@ -196,6 +203,22 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         Status::ExecFailed(e) => Err(exec_failed(e)),
         other => Ok(other.code()),
     }
+}
+
+/// `--who`: one more line naming the holders.
+fn who(e: Error, file: &Option<LockFile>, fd: Option<i32>, prog: &Prog, config: &Config) -> Error {
+    if !config.who {
+        return e;
+    }
+    let fd = file
+        .as_ref()
+        .map_or(fd.unwrap_or(-1), |f| f.as_fd().as_raw_fd());
+    e.raw_line(crate::status::who::line(
+        &prog.name,
+        fd,
+        config.mode,
+        config.api,
+    ))
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

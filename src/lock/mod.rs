@@ -21,6 +21,8 @@
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
 //! * [`slots`]: N-slot semaphores of byte-range locks;
+//! * [`holders`]: who holds a lock and who waits (`/proc/locks`, fdinfo,
+//!   lock files judged as dotlock judges them);
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -30,6 +32,7 @@ pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod fs;
+pub mod holders;
 pub mod kind;
 pub mod noted;
 pub mod relay;

@@ -14,6 +14,39 @@ pub fn close(fd: OwnedFd) -> Result<(), Errno> {
     unsafe { rustix::io::try_close(fd.into_raw_fd()) }
 }
 
+/// A moment in the local time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1–12.
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// `secs` since the epoch in the local time zone (`localtime_r(3)`, which
+/// reads TZ).
+pub fn local_time(secs: libc::time_t) -> Option<LocalTime> {
+    let t = secs;
+    // SAFETY: tm is plain data; all-zero is a valid value to be filled.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the
+    // thread-safe variant and writes only into `tm`.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return None;
+    }
+    Some(LocalTime {
+        year: tm.tm_year.checked_add(1900)?,
+        month: u32::try_from(tm.tm_mon + 1).ok()?,
+        day: u32::try_from(tm.tm_mday).ok()?,
+        hour: u32::try_from(tm.tm_hour).ok()?,
+        minute: u32::try_from(tm.tm_min).ok()?,
+        second: u32::try_from(tm.tm_sec).ok()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub enum Id {
     Help,
     Version,
     TryHelp,
+    Who,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -161,6 +162,19 @@ pub const OPTIONS: &[Opt<Id>] = &[
         ),
     // getopt's own `?`: util-linux prints only the "Try --help" line.
     opt(Id::TryHelp, b"?", &[]),
+    opt(Id::Who, b"", &["who"])
+        .extension()
+        .help("on a conflict or timeout, name who holds the lock")
+        .doc(
+            "When the lock cannot be had (-n, or -w ran out), print one more line \
+              on standard error, after --verbose's own, naming the holders that \
+              stand in the way: pid, command line, kind of lock and when the \
+              process started (flock: held by pid 1234 (backup.sh), exclusive \
+              flock since 21:03:05). A holder in another pid namespace, or an OFD \
+              lock held through a descriptor we may not look at, is said to be \
+              unknown, never guessed. lockkit status says more. A lockkit \
+              extension.",
+        ),
 ];
 
 pub const OPERANDS: &[Operand] = &[
