@@ -121,9 +121,26 @@ impl Target {
     }
 }
 
-/// `/proc/locks`, read in one go.
+/// `/proc/locks`, read in large chunks (the kernel formats it anew for
+/// each read: fewer reads, less work; 10 000 locks are about 600 KB).
 pub fn read_proc_locks() -> Result<Vec<u8>, Errno> {
-    std::fs::read("/proc/locks").map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+    let fd = rustix::fs::open(
+        "/proc/locks",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut text = Vec::with_capacity(1 << 20);
+    loop {
+        if text.capacity() - text.len() < 64 * 1024 {
+            text.reserve(text.capacity());
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut text)) {
+            Ok(0) => return Ok(text),
+            Ok(_) => {}
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The entries of `listing` (`/proc/locks` text) for `target`, in order.
@@ -227,9 +244,9 @@ pub struct Holder {
 /// The locks on `target` and the requests waiting for them, each with its
 /// processes; `listing` is `/proc/locks`.
 pub fn holders(listing: &[u8], target: &Target) -> Vec<Holder> {
-    let entries = entries(listing, target);
+    let listed = entries(listing, target);
     let mut sharers: Option<Sharers> = None;
-    entries
+    let mut found: Vec<Holder> = listed
         .iter()
         .map(|&entry| {
             let mut holder = Holder {
@@ -255,7 +272,33 @@ pub fn holders(listing: &[u8], target: &Target) -> Vec<Holder> {
             }
             holder
         })
-        .collect()
+        .collect();
+    // A lock whose taker has gone and that no descriptor was found for may
+    // have been released since the listing was read (the taker exited):
+    // then it is left out rather than reported held by nobody.
+    if found.iter().any(|h| h.listed_gone && h.pids.is_empty()) {
+        let fresh = read_proc_locks()
+            .map(|l| entries(&l, target))
+            .unwrap_or_default();
+        found.retain(|h| {
+            !(h.listed_gone && h.pids.is_empty())
+                || fresh.iter().any(|e| {
+                    e.same_lock(&h.entry) && (e.pid, e.blocked) == (h.entry.pid, h.entry.blocked)
+                })
+        });
+    }
+    found
+}
+
+/// The inode of the initial pid namespace (`PROC_PID_INIT_INO`, fixed in
+/// the kernel).
+const INIT_PID_NS: u64 = 0xEFFF_FFFC;
+
+/// Do we run in a pid namespace below the initial one (a container)? The
+/// kernel then leaves out of `/proc/locks` the locks of processes we
+/// cannot see: "no lock listed" means "none visible from here".
+pub fn in_nested_pid_namespace() -> bool {
+    rustix::fs::stat("/proc/self/ns/pid").is_ok_and(|st| st.st_ino != INIT_PID_NS)
 }
 
 fn alive(pid: i32) -> bool {

@@ -189,11 +189,12 @@ fn run(targets: &[&OsString], forced: Forced, as_json: bool, io: &mut Stdio) -> 
         .map(|t| inspect(Path::new(t), forced, &listing, now))
         .collect();
     let mut processes = Processes::default();
+    let nested = holders::in_nested_pid_namespace();
     if as_json {
-        io.out(&json_report(targets, &found, &mut processes, now));
+        io.out(&json_report(targets, &found, &mut processes, now, nested));
     } else {
         for (target, f) in targets.iter().zip(&found) {
-            let lines = human(target.as_bytes(), f, &mut processes, now);
+            let lines = human(target.as_bytes(), f, &mut processes, now, nested);
             match f {
                 Found::Error(_) => io.err(&lines),
                 _ => io.out(&lines),
@@ -438,7 +439,16 @@ fn unknown_words(h: &Holder) -> String {
     }
 }
 
-fn human(target: &[u8], found: &Found, ps: &mut Processes, now: FsTime) -> Vec<u8> {
+/// "free", or what can be said of it inside a nested pid namespace.
+fn free_words(nested: bool) -> &'static [u8] {
+    if nested {
+        b"free as far as this pid namespace can see (the kernel hides the locks of processes outside it)"
+    } else {
+        b"free"
+    }
+}
+
+fn human(target: &[u8], found: &Found, ps: &mut Processes, now: FsTime, nested: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut line = |text: &[u8]| {
         out.extend_from_slice(&escape(target));
@@ -454,8 +464,8 @@ fn human(target: &[u8], found: &Found, ps: &mut Processes, now: FsTime) -> Vec<u
             return t;
         }
         Found::Missing => line(b"free (no such file)"),
-        Found::Free => line(b"free"),
-        Found::Fd(fd) if fd.holders.is_empty() => line(b"free"),
+        Found::Free => line(free_words(nested)),
+        Found::Fd(fd) if fd.holders.is_empty() => line(free_words(nested)),
         Found::Fd(fd) => {
             let n = fd.slots();
             if let Some(n) = n {
@@ -593,11 +603,18 @@ fn json_process(j: &mut Json, ps: &mut Processes, key: &str, pid: i32) {
     j.close(false);
 }
 
-fn json_report(targets: &[&OsString], found: &[Found], ps: &mut Processes, now: FsTime) -> Vec<u8> {
+fn json_report(
+    targets: &[&OsString],
+    found: &[Found],
+    ps: &mut Processes,
+    now: FsTime,
+    nested: bool,
+) -> Vec<u8> {
     let mut j = Json::new();
     j.open("", false);
     j.int("version", 1);
     j.int("now", secs(now));
+    j.put("nested_pid_namespace", Value::Bool(nested));
     j.open("targets", true);
     for (target, f) in targets.iter().zip(found) {
         j.open("", false);

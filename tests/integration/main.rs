@@ -17,6 +17,7 @@ mod lockfile_diff;
 mod parser_checks;
 mod parsers_fuzz;
 mod security;
+mod status;
 mod stress;
 mod structure;
 mod suite;
