@@ -31,3 +31,4 @@ complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --confl
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l who -d 'On a conflict or timeout, name who holds the lock'

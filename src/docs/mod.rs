@@ -289,6 +289,7 @@ pub fn man_pages() -> Vec<Page> {
         "lockkit",
         "tool [argument...]\n\
          install-links [--force] [--dry-run] [--relative] DIR\n\
+         status [--json] [--kind auto|fd|file] TARGET...\n\
          --help | --version",
         include_str!("../../docs/man/lockkit.1.md"),
         &suite,
@@ -296,6 +297,23 @@ pub fn man_pages() -> Vec<Page> {
     lockkit_page.body = lockkit_page.body.replace(
         "{install-links}",
         &format!("{about}\n\n{}", install.options_markup()),
+    );
+    let mut status = suite
+        .subcommands
+        .iter()
+        .find(|s| s.name == crate::status::NAME)
+        .cloned()
+        .expect("status is a subcommand");
+    status
+        .options
+        .retain(|o| !o.longs.iter().any(|l| l == "--help"));
+    let status_about = crate::status::command()
+        .get_long_about()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    lockkit_page.body = lockkit_page.body.replace(
+        "{status}",
+        &format!("{status_about}\n\n{}", status.options_markup()),
     );
     vec![
         lockkit_page,

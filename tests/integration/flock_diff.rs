@@ -67,7 +67,7 @@ fn without_lockkit_extras(help: &str) -> String {
             }
             continue;
         }
-        if ["--fd <", "--fcntl ", "--start <", "--length <"]
+        if ["--fd <", "--fcntl ", "--start <", "--length <", "--who "]
             .iter()
             .any(|extra| line.contains(extra))
         {
