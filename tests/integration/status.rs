@@ -498,3 +498,30 @@ fn a_lock_inherited_from_an_exited_flock_names_who_keeps_it() {
         "{out}"
     );
 }
+
+#[test]
+fn an_ofd_holder_we_may_not_look_at_is_unknown_not_guessed() {
+    if !crate::util::root_or_skip("to hold a lock another user looks at") {
+        return;
+    }
+    let s = Scratch::new();
+    let _h = Holder::ofd(s.dir(), "o", true, 5, 10);
+    s.chmod("o", 0o644);
+    let out = Command::new(crate::util::AS_NOBODY[0])
+        .args(&crate::util::AS_NOBODY[1..])
+        .arg(lockkit_bin())
+        .args(["status", "o"])
+        .current_dir(s.dir())
+        .output()
+        .expect("setpriv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("o: held by an unknown process (an OFD lock names no pid, and no process we can see has its descriptor; the descriptors of "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(" processes could not be read: run as root to see them), exclusive OFD lock, bytes 5-14\n"),
+        "{stdout}"
+    );
+}
