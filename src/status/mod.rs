@@ -63,7 +63,7 @@ pub fn command() -> clap::Command {
              target that cannot be examined, or a usage mistake).\n\n\
              Examples:\n  \
              lockkit status /run/lock/backup.lock\n  \
-             lockkit status --json /var/mail/alice.lock | jq '.targets[0].holders'",
+             lockkit status --json /var/mail/alice.lock | jq '.targets[0].locks'",
         )
         .arg(
             Arg::new("json")
