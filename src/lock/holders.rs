@@ -505,6 +505,8 @@ pub enum BreakRule {
     ReusedPid,
     /// Past the age limit with no valid pid.
     Age,
+    /// A symbolic link to nothing (liblockfile judges it stale).
+    Dangling,
 }
 
 /// A lock file as dotlock sees it.
@@ -555,10 +557,14 @@ pub fn lock_file(path: &Path, now: FsTime) -> Result<Option<LockFileInfo>, Errno
         Err(e) => return Err(e),
     };
     let symlink = FileType::from_raw_mode(lst.st_mode) == FileType::Symlink;
+    let mut dangling = false;
     let st = if symlink {
         match rustix::fs::stat(path) {
             Ok(st) => st,
-            Err(Errno::NOENT) => lst, // dangling: dotlock judges it stale
+            Err(Errno::NOENT) => {
+                dangling = true;
+                lst
+            }
             Err(e) => return Err(e),
         }
     } else {
@@ -578,6 +584,9 @@ pub fn lock_file(path: &Path, now: FsTime) -> Result<Option<LockFileInfo>, Errno
         follow_symlinks: true,
     };
     let judged = judge::judge(path, policy, now);
+    if judged.id.is_none() {
+        return Ok(None); // removed meanwhile
+    }
     let pid = judge::pid_text(&content[..content.len().min(16)]);
     let written = FsTime::mtime(&st).max(FsTime::ctime(&st));
     let verdict = if pid <= 0 {
@@ -595,6 +604,7 @@ pub fn lock_file(path: &Path, now: FsTime) -> Result<Option<LockFileInfo>, Errno
     let expires = AgeLimit::After(DOTLOCK_MAX_AGE).expiry(FsTime::mtime(&st));
     // The judgement decides; the verdict only says why.
     let would_break = judged.stale.then_some(match verdict {
+        _ if dangling => BreakRule::Dangling,
         PidVerdict::Dead => BreakRule::DeadPid,
         PidVerdict::Reused { .. } => BreakRule::ReusedPid,
         _ => BreakRule::Age,

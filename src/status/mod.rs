@@ -572,6 +572,9 @@ fn file_words(info: &LockFileInfo, ps: &mut Processes, now: FsTime) -> Vec<u8> {
         Some(BreakRule::DeadPid) => "; dotlock would break it now (dead pid)".to_owned(),
         Some(BreakRule::ReusedPid) => "; dotlock would break it now (reused pid)".to_owned(),
         Some(BreakRule::Age) => "; dotlock would break it now (older than 5 minutes)".to_owned(),
+        Some(BreakRule::Dangling) => {
+            "; dotlock would break it now (a symbolic link to nothing)".to_owned()
+        }
         None if matches!(info.verdict, PidVerdict::Alive { .. }) => {
             format!("; dotlock -p keeps it while pid {pid} lives")
         }
@@ -746,6 +749,7 @@ fn json_file(j: &mut Json, ps: &mut Processes, info: &LockFileInfo, now: FsTime)
             BreakRule::DeadPid => "dead-pid",
             BreakRule::ReusedPid => "reused-pid",
             BreakRule::Age => "age",
+            BreakRule::Dangling => "dangling",
         }),
     );
     j.int("stale_at", secs(info.expires));

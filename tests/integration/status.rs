@@ -525,3 +525,22 @@ fn an_ofd_holder_we_may_not_look_at_is_unknown_not_guessed() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_dangling_symlink_is_a_lock_file_dotlock_would_break() {
+    let s = Scratch::new();
+    std::os::unix::fs::symlink("nowhere", s.path("sym.lock")).expect("symlink");
+    let out = status(&s, &["sym.lock"]);
+    out.code(1);
+    assert!(
+        out.stdout
+            .starts_with("sym.lock: stale lock file with no pid, owner "),
+        "{out}"
+    );
+    assert!(
+        out.stdout.ends_with(
+            ", a symbolic link; dotlock would break it now (a symbolic link to nothing)\n"
+        ),
+        "{out}"
+    );
+}
