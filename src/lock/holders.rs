@@ -239,6 +239,10 @@ pub struct Holder {
     /// Processes whose descriptors we may not read (when they were looked
     /// through): a holder may hide among them.
     pub unreadable: usize,
+    /// How many identical OFD locks (same range and mode, no pid) this one
+    /// stands for: fdinfo cannot tell which of their processes holds which,
+    /// so they are one holder with every process found.
+    pub identical: usize,
 }
 
 /// The locks on `target` and the requests waiting for them, each with its
@@ -255,6 +259,7 @@ pub fn holders(listing: &[u8], target: &Target) -> Vec<Holder> {
                 other_namespace: entry.pid == 0,
                 listed_gone: false,
                 unreadable: 0,
+                identical: 1,
             };
             if entry.pid > 0 {
                 if alive(entry.pid) {
@@ -287,7 +292,23 @@ pub fn holders(listing: &[u8], target: &Target) -> Vec<Holder> {
                 })
         });
     }
-    found
+    // Identical OFD locks merged (their waiters have no pid to tell apart
+    // either).
+    let mut merged: Vec<Holder> = Vec::with_capacity(found.len());
+    for h in found {
+        let twin = merged.iter_mut().find(|m| {
+            m.entry.kind == Kind::Ofd
+                && m.entry.pid == -1
+                && h.entry.pid == -1
+                && m.entry.blocked == h.entry.blocked
+                && m.entry.same_lock(&h.entry)
+        });
+        match twin {
+            Some(m) => m.identical += 1,
+            None => merged.push(h),
+        }
+    }
+    merged
 }
 
 /// The inode of the initial pid namespace (`PROC_PID_INIT_INO`, fixed in

@@ -521,6 +521,16 @@ fn human(target: &[u8], found: &Found, ps: &mut Processes, now: FsTime, nested: 
                             format!(" (taken by pid {}, which has exited)", h.entry.pid).as_bytes(),
                         );
                     }
+                    if h.identical > 1 {
+                        t.extend_from_slice(
+                            format!(
+                                " (one of {} identical locks; the kernel does not say which \
+                                 process holds which)",
+                                h.identical
+                            )
+                            .as_bytes(),
+                        );
+                    }
                     line(&t);
                 }
             }
@@ -709,6 +719,7 @@ fn json_lock(j: &mut Json, ps: &mut Processes, h: &Holder, n: Option<u64>) {
     j.put("other_namespace", Value::Bool(h.other_namespace));
     j.put("taker_exited", Value::Bool(h.listed_gone));
     j.int("unreadable_processes", h.unreadable as u64);
+    j.int("identical_locks", h.identical as u64);
     j.open("processes", true);
     for &pid in &h.pids {
         json_process(j, ps, "", pid);

@@ -544,3 +544,24 @@ fn a_dangling_symlink_is_a_lock_file_dotlock_would_break() {
         "{out}"
     );
 }
+
+#[test]
+fn identical_ofd_locks_are_one_holder_with_every_process() {
+    let s = Scratch::new();
+    let a = Holder::ofd(s.dir(), "twin", false, 0, 1);
+    let b = Holder::ofd(s.dir(), "twin", false, 0, 1);
+    let out = status(&s, &["twin"]);
+    out.success();
+    for pid in [a.pid(), b.pid()] {
+        let l = lines_of(&out.stdout, pid);
+        assert_eq!(l.len(), 1, "{out}");
+        assert!(l[0].contains(", shared OFD lock, byte 0"), "{out}");
+        assert!(
+            l[0].ends_with(
+                " (one of 2 identical locks; the kernel does not say which process holds which)"
+            ),
+            "{out}"
+        );
+    }
+    assert_eq!(out.stdout.lines().count(), 2, "{out}");
+}
