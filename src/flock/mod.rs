@@ -123,13 +123,8 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     match result {
         Ok(()) => {}
         Err(LockError::Lock(Failure::Busy)) => {
-            return Err(who(
-                conflict(prog, config, "failed to get lock"),
-                &file,
-                fd_num,
-                prog,
-                config,
-            ));
+            let e = conflict(prog, config, "failed to get lock");
+            return Err(who(e, &file, fd_num, prog, config));
         }
         Err(LockError::Lock(Failure::TimedOut)) => {
             let e = conflict(prog, config, "timeout while waiting to get lock");

@@ -29,12 +29,11 @@ pub struct LocalTime {
 /// `secs` since the epoch in the local time zone (`localtime_r(3)`, which
 /// reads TZ).
 pub fn local_time(secs: libc::time_t) -> Option<LocalTime> {
-    let t = secs;
     // SAFETY: tm is plain data; all-zero is a valid value to be filled.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call; localtime_r is the
     // thread-safe variant and writes only into `tm`.
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
         return None;
     }
     Some(LocalTime {
@@ -58,5 +57,12 @@ mod tests {
         // The write end is closed: the read end sees end of file.
         let mut buf = [0u8; 1];
         assert_eq!(rustix::io::read(&r, &mut buf), Ok(0));
+    }
+
+    #[test]
+    fn local_time_is_a_calendar_date() {
+        let t = local_time(86_400 * 365).expect("local time");
+        assert!(t.year == 1970 || t.year == 1971, "{t:?}");
+        assert!((1..=12).contains(&t.month) && (1..=31).contains(&t.day) && t.hour < 24);
     }
 }

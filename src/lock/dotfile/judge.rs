@@ -165,7 +165,7 @@ pub fn reused(started: Option<FsTime>, written: FsTime) -> bool {
 /// it.
 /// `Ok(None)` where there is no pid to read (as liblockfile, which then
 /// judges by age); `Err` where we could not look for want of resources.
-pub fn read_pid(lock: &Path) -> Result<Option<i32>, Errno> {
+fn read_pid(lock: &Path) -> Result<Option<i32>, Errno> {
     // Not through a planted symlink; never as our controlling terminal;
     // never blocking on a FIFO.
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
