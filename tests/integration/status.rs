@@ -12,10 +12,13 @@ fn status(s: &Scratch, args: &[&str]) -> crate::util::Output {
     TestCommand::suite(s).arg("status").args(args).run()
 }
 
-/// The lines of `out` about `pid`.
-fn lines_of(out: &str, pid: u32) -> Vec<&str> {
+/// The one line of the output about `pid`.
+#[track_caller]
+fn line_of(out: &crate::util::Output, pid: u32) -> &str {
     let needle = format!("pid {pid} ");
-    out.lines().filter(|l| l.contains(&needle)).collect()
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains(&needle)).collect();
+    assert_eq!(lines.len(), 1, "one line about pid {pid}\n{out}");
+    lines[0]
 }
 
 /// `python3 -c code` reading `json` on stdin; its stdout.
@@ -36,8 +39,7 @@ fn an_exclusive_flock_names_its_holder() {
     let h = Holder::flock(s.dir(), "job.lock", false);
     let out = status(&s, &["job.lock"]);
     out.success().stderr("");
-    let mine = lines_of(&out.stdout, h.pid());
-    assert_eq!(mine.len(), 1, "{out}");
+    let mine = [line_of(&out, h.pid())];
     assert!(
         mine[0].starts_with(&format!("job.lock: held by pid {} (", h.pid())),
         "{out}"
@@ -64,20 +66,15 @@ fn shared_holders_and_a_blocked_waiter() {
     let out = status(&s, &["l"]);
     out.success();
     for pid in [a.pid(), b.pid()] {
-        let l = lines_of(&out.stdout, pid);
-        assert!(
-            l.len() == 1 && l[0].contains("held by") && l[0].contains("shared flock"),
-            "{out}"
-        );
+        let l = line_of(&out, pid);
+        assert!(l.contains("held by") && l.contains("shared flock"), "{out}");
     }
-    let w = lines_of(&out.stdout, waiter.id());
+    let w = [line_of(&out, waiter.id())];
     assert!(
-        w.len() == 1
-            && w[0].starts_with(&format!(
-                "l: waited for by pid {} (flock l true)",
-                waiter.id()
-            ))
-            && w[0].contains("exclusive flock, whole file"),
+        w[0].starts_with(&format!(
+            "l: waited for by pid {} (flock l true)",
+            waiter.id()
+        )) && w[0].contains("exclusive flock, whole file"),
         "{out}"
     );
     // Holders first, then the waiters.
@@ -128,12 +125,9 @@ fn an_ofd_lock_is_traced_to_the_process_with_its_descriptor() {
     let h = Holder::ofd(s.dir(), "o", true, 5, 10);
     let out = status(&s, &["o"]);
     out.success();
-    assert_eq!(
-        lines_of(&out.stdout, h.pid())
-            .iter()
-            .filter(|l| l.contains("held by") && l.contains("exclusive OFD lock, bytes 5-14"))
-            .count(),
-        1,
+    let l = line_of(&out, h.pid());
+    assert!(
+        l.contains("held by") && l.contains("exclusive OFD lock, bytes 5-14"),
         "{out}"
     );
     let json = status(&s, &["--json", "o"]).stdout;
@@ -152,16 +146,12 @@ fn posix_byte_ranges() {
     let r = Holder::posix(s.dir(), "p", false, 100, 0);
     let out = status(&s, &["p"]);
     out.success();
-    let wl = lines_of(&out.stdout, w.pid());
-    let rl = lines_of(&out.stdout, r.pid());
-    assert!(
-        wl.len() == 1 && wl[0].contains("exclusive POSIX lock, bytes 10-14"),
-        "{out}"
-    );
-    assert!(
-        rl.len() == 1 && rl[0].contains("shared POSIX lock, bytes 100 to the end"),
-        "{out}"
-    );
+    for (pid, what) in [
+        (w.pid(), "exclusive POSIX lock, bytes 10-14"),
+        (r.pid(), "shared POSIX lock, bytes 100 to the end"),
+    ] {
+        assert!(line_of(&out, pid).contains(what), "{out}");
+    }
 }
 
 #[test]
@@ -478,8 +468,7 @@ fn a_lock_inherited_from_an_exited_flock_names_who_keeps_it() {
     let h = Holder::start(cmd);
     let out = status(&s, &["i"]);
     out.success();
-    let l = lines_of(&out.stdout, h.pid());
-    assert_eq!(l.len(), 1, "{out}");
+    let l = [line_of(&out, h.pid())];
     assert!(
         l[0].starts_with(&format!("i: held by pid {} (/bin/sh -c ", h.pid())),
         "{out}"
@@ -553,8 +542,7 @@ fn identical_ofd_locks_are_one_holder_with_every_process() {
     let out = status(&s, &["twin"]);
     out.success();
     for pid in [a.pid(), b.pid()] {
-        let l = lines_of(&out.stdout, pid);
-        assert_eq!(l.len(), 1, "{out}");
+        let l = [line_of(&out, pid)];
         assert!(l[0].contains(", shared OFD lock, byte 0"), "{out}");
         assert!(
             l[0].ends_with(
