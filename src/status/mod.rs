@@ -387,7 +387,7 @@ fn duration_words(ns: i128) -> String {
 fn process_words(ps: &mut Processes, pid: i32, detail: bool) -> Vec<u8> {
     let mut out = format!("pid {pid}").into_bytes();
     let Some(p) = ps.get(pid).cloned() else {
-        out.extend_from_slice(b" (exited just now)");
+        out.extend_from_slice(b" (not visible in /proc: it exited, or /proc hides it)");
         return out;
     };
     out.extend_from_slice(b" (");
