@@ -28,7 +28,7 @@ _flock() {
         -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who -h --help -V --version' -- "$cur"))
     fi
 }
 

@@ -31,5 +31,6 @@ complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --confl
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l verbose -d 'Increase verbosity'
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l slots -d 'Take one of n slots (a semaphore)' -r -f
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l single-flight -d 'Run the command once for all who come while it runs'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l who -d 'On a conflict or timeout, name who holds the lock'
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'h' -l help -d 'Display this help'
 complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'V' -l version -d 'Display version'

@@ -3,7 +3,7 @@ _lockkit() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     COMPREPLY=()
     if (( COMP_CWORD == 1 )); then
-        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links status -h --help -V --version' -- "$cur"))
         return 0
     fi
     case ${COMP_WORDS[1]} in
@@ -11,6 +11,7 @@ _lockkit() {
         dotlock) _lockkit_dotlock ;;
         lockfile) _lockkit_lockfile ;;
         install-links) _lockkit_install_links ;;
+        status) _lockkit_status ;;
     esac
 }
 
@@ -43,7 +44,7 @@ _lockkit_flock() {
         -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who -h --help -V --version' -- "$cur"))
     fi
 }
 
@@ -95,6 +96,17 @@ _lockkit_install_links() {
         COMPREPLY=($(compgen -W '-f --force -n --dry-run -r --relative -h --help' -- "$cur"))
     else
         COMPREPLY=($(compgen -d -- "$cur"))
+    fi
+}
+
+_lockkit_status() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    case $prev in
+        --kind) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--json --kind -h --help' -- "$cur"))
     fi
 }
 

@@ -20,6 +20,7 @@ complete -c lockkit -n __fish_use_subcommand -f -a flock -d 'Manage locks from s
 complete -c lockkit -n __fish_use_subcommand -f -a dotlock -d 'Create, remove or run a command under a lock file (drop-in for dotlockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a lockfile -d 'Conditionally create lock files, several at once (drop-in for procmail\'s lockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a install-links -d 'Create the tools\' links (flock, dotlock, …) in a directory'
+complete -c lockkit -n __fish_use_subcommand -f -a status -d 'Say who holds each lock, and who waits for it'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots)'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 's' -l shared -d 'Get a shared lock'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
@@ -37,6 +38,7 @@ complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockki
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l verbose -d 'Increase verbosity'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l slots -d 'Take one of n slots (a semaphore)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l single-flight -d 'Run the command once for all who come while it runs'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -l who -d 'On a conflict or timeout, name who holds the lock'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'h' -l help -d 'Display this help'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots' -s 'V' -l version -d 'Display version'
 complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and __fish_lockkit_after_operand 2 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=3 -r -i)'
@@ -68,3 +70,6 @@ complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'n' -l dry
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'r' -l relative -d 'Make the links relative to DIR instead of absolute'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'h' -l help -d 'Print help (see more with \'--help\')'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -f -a '(__fish_complete_directories (commandline -ct))'
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l json -d 'Print one JSON document (schema in lockkit(1))'
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l kind -d 'Look at fd locks (fd), judge a lock file (file), or decide (auto)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -s 'h' -l help -d 'Print help (see more with \'--help\')'

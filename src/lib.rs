@@ -23,6 +23,7 @@ pub mod install;
 pub mod lock;
 pub mod lockfile;
 pub mod opts;
+pub mod status;
 pub mod stdio;
 pub mod suite;
 

@@ -1,5 +1,5 @@
-//! The suite: its tools, and `lockkit` itself (help, version, and the
-//! housekeeping subcommand `install-links`).
+//! The suite: its tools, and `lockkit` itself (help, version, the
+//! housekeeping subcommand `install-links`, and `status`).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -111,11 +111,17 @@ pub fn command() -> clap::Command {
         .disable_help_subcommand(true)
         .subcommands(tools)
         .subcommand(crate::install::command())
+        .subcommand(crate::status::command())
 }
 
 /// `lockkit --help`, `--version`, the housekeeping subcommands and mistakes
 /// (a tool name was dispatched before).
 pub fn run(args: Vec<OsString>) -> u8 {
+    // `status` parses its own arguments: its usage errors exit 2, as its
+    // other errors do (lockfile-check's convention), not 64.
+    if args.get(1).is_some_and(|a| a == crate::status::NAME) {
+        return crate::status::main(&args[1..]);
+    }
     let mut io = Stdio::new();
     let prog = OsStr::new("lockkit");
     let code = match command().try_get_matches_from(args) {

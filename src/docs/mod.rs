@@ -260,20 +260,23 @@ pub fn lockkit() -> Cmd {
 /// The man pages, `man/<file>`.
 pub fn man_pages() -> Vec<Page> {
     let suite = lockkit();
-    let mut install = suite
-        .subcommands
-        .iter()
-        .find(|s| s.name == crate::install::NAME)
-        .cloned()
-        .expect("install-links is a subcommand");
-    // Its -h is the suite's convention, not worth an entry here.
-    install
-        .options
-        .retain(|o| !o.longs.iter().any(|l| l == "--help"));
-    let about = crate::install::command()
-        .get_long_about()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    // A suite subcommand's section of lockkit(1): its long description and
+    // options (its -h is the suite's convention, not worth an entry).
+    let section = |name: &str, command: clap::Command| {
+        let mut sub = suite
+            .subcommands
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .expect("a subcommand of the suite");
+        sub.options
+            .retain(|o| !o.longs.iter().any(|l| l == "--help"));
+        let about = command
+            .get_long_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("{about}\n\n{}", sub.options_markup())
+    };
     let page = |file, names, summary, command, synopsis, body: &str, cmd: &Cmd| Page {
         file,
         names,
@@ -289,14 +292,21 @@ pub fn man_pages() -> Vec<Page> {
         "lockkit",
         "tool [argument...]\n\
          install-links [--force] [--dry-run] [--relative] DIR\n\
+         status [--json] [--kind auto|fd|file] TARGET...\n\
          --help | --version",
         include_str!("../../docs/man/lockkit.1.md"),
         &suite,
     );
-    lockkit_page.body = lockkit_page.body.replace(
-        "{install-links}",
-        &format!("{about}\n\n{}", install.options_markup()),
-    );
+    lockkit_page.body = lockkit_page
+        .body
+        .replace(
+            "{install-links}",
+            &section(crate::install::NAME, crate::install::command()),
+        )
+        .replace(
+            "{status}",
+            &section(crate::status::NAME, crate::status::command()),
+        );
     vec![
         lockkit_page,
         page(

@@ -117,6 +117,8 @@ pub struct Config {
     /// The lock type is exclusive because `-x`/`-e` said so (with `--slots`:
     /// every slot at once), not by default.
     pub exclusive_given: bool,
+    /// `--who`: name the holders on a conflict or timeout.
+    pub who: bool,
 }
 
 /// What the command line asks for.
@@ -198,6 +200,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut slots: Option<u32> = None;
     let mut exclusive_given = false;
     let mut range_given = false;
+    let mut who = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
 
@@ -298,6 +301,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                         })?,
                 );
             }
+            Id::Who => who = true,
         }
     }
     let rest = g.operands();
@@ -398,6 +402,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         single_flight,
         slots,
         exclusive_given,
+        who,
     }))
 }
 

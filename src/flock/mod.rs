@@ -121,7 +121,18 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     };
     match result {
         Ok(()) => {}
-        Err(LockError::Lock(f)) => return Err(not_locked(prog, config, &what, f)),
+        Err(LockError::Lock(f)) => {
+            let e = not_locked(prog, config, &what, f);
+            return Err(match f {
+                Failure::Sys(_) => e,
+                Failure::Busy | Failure::TimedOut => {
+                    let fd = file
+                        .as_ref()
+                        .map_or(fd_num.unwrap_or(-1), |f| f.as_fd().as_raw_fd());
+                    who(e, prog, config, fd, config.mode, config.api)
+                }
+            });
+        }
         Err(LockError::Reopen(e)) => return Err(open_error(prog, OsStr::from_bytes(&what), e)),
     }
 
@@ -275,7 +286,16 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
                 ),
             ));
         }
-        Err(e) => return Err(not_joined(prog, config, path, e)),
+        Err(e) => {
+            let busy = matches!(e, JoinError::Busy | JoinError::TimedOut);
+            let err = not_joined(prog, config, path, e);
+            return Err(if busy {
+                let fd = file.as_fd().as_raw_fd();
+                who(err, prog, config, fd, Mode::Exclusive, Api::Flock)
+            } else {
+                err
+            });
+        }
     };
     took_lock(prog, started, io);
     let fd = file.as_fd().as_raw_fd();
@@ -329,6 +349,15 @@ fn not_joined(prog: &Prog, config: &Config, path: &OsStr, e: JoinError) -> Error
         }
     };
     not_locked(prog, config, path.as_bytes(), lock_failure)
+}
+
+/// `--who`: one more line naming the holders of what stood in the way of
+/// a `mode` lock through `api` on descriptor `fd`.
+fn who(e: Error, prog: &Prog, config: &Config, fd: RawFd, mode: Mode, api: Api) -> Error {
+    if !config.who {
+        return e;
+    }
+    e.raw_line(crate::status::who::line(&prog.name, fd, mode, api))
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

@@ -2,15 +2,17 @@
 //! (`crate::lock::slots`); the command runs holding one of them, or all.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use crate::Prog;
 use crate::error::sysexits::{EX_DATAERR, EX_OSERR, EX_USAGE};
 use crate::error::{Error, Result};
+use crate::lock::fdlock::{Api, Mode};
 use crate::lock::file::{LockFile, OpenMode};
 use crate::lock::kind::{AcquireError, Lock, Wait};
+use crate::lock::slots::layout::SLOT_BASE;
 use crate::lock::slots::{Claim, JoinError, SlotLock};
 use crate::lock::timer::Deadline;
 use crate::stdio::Stdio;
@@ -49,13 +51,19 @@ pub(super) fn locked(prog: &Prog, config: &Config, n: u32, io: &mut Stdio) -> Re
     } else {
         Claim::One
     };
+    // The descriptor keeps its number inside the lock (for `--who`).
+    let fd = file.as_fd().as_raw_fd();
     let mut lock =
         SlotLock::join(file.into_fd(), n, claim).map_err(|e| join_error(prog, path, n, e))?;
     let mut held = match lock.acquire(wait) {
         Ok(held) => held,
-        Err(AcquireError::Busy) => return Err(conflict(prog, config, "failed to get lock")),
+        Err(AcquireError::Busy) => {
+            let e = conflict(prog, config, "failed to get lock");
+            return Err(who(e, prog, config, fd, n));
+        }
         Err(AcquireError::TimedOut) => {
-            return Err(conflict(prog, config, "timeout while waiting to get lock"));
+            let e = conflict(prog, config, "timeout while waiting to get lock");
+            return Err(who(e, prog, config, fd, n));
         }
         Err(AcquireError::Sys(e)) => return Err(lock_error(prog, path.as_bytes(), e)),
     };
@@ -78,6 +86,16 @@ pub(super) fn locked(prog: &Prog, config: &Config, n: u32, io: &mut Stdio) -> Re
     // process the command left behind with the descriptor keeps the slot.
     std::mem::forget(held);
     r
+}
+
+/// `--who`: the holders of the slots (with every slot taken, those are
+/// what stood in the way).
+fn who(e: Error, prog: &Prog, config: &Config, fd: RawFd, n: u32) -> Error {
+    let slots = Api::Ofd {
+        start: SLOT_BASE,
+        len: u64::from(n),
+    };
+    super::who(e, prog, config, fd, Mode::Exclusive, slots)
 }
 
 fn join_error(prog: &Prog, path: &OsStr, n: u32, e: JoinError) -> Error {

@@ -23,6 +23,8 @@
 //! * [`slots`]: N-slot semaphores of byte-range locks;
 //! * [`single_flight`]: one run of a command for the callers that arrive
 //!   while it runs (a flock(2) and a record in the file);
+//! * [`holders`]: who holds a lock and who waits (`/proc/locks`, fdinfo,
+//!   lock files judged as dotlock judges them);
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -32,6 +34,7 @@ pub mod dotfile;
 pub mod fdlock;
 pub mod file;
 pub mod fs;
+pub mod holders;
 pub mod kind;
 pub mod noted;
 pub mod relay;

@@ -19,6 +19,7 @@ mod parsers_fuzz;
 mod security;
 mod single_flight;
 mod slots;
+mod status;
 mod stress;
 mod structure;
 mod suite;

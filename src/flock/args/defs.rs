@@ -25,6 +25,7 @@ pub enum Id {
     TryHelp,
     SingleFlight,
     Slots,
+    Who,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -181,6 +182,19 @@ pub const OPTIONS: &[Opt<Id>] = &[
               a run in progress (see -E for the exit status). Waiters of a run \
               whose flock was killed exit with status 80. Not with -s, -u, -F, \
               --fcntl, --start, --length, --fd or a descriptor number.",
+        ),
+    opt(Id::Who, b"", &["who"])
+        .extension()
+        .help("on a conflict or timeout, name who holds the lock")
+        .doc(
+            "When the lock cannot be had (-n, or -w ran out), print one more line \
+              on standard error, after --verbose's own, naming the holders that \
+              stand in the way: pid, command line, kind of lock and when the \
+              process started (flock: held by pid 1234 (backup.sh), exclusive \
+              flock since 21:03:05). A holder in another pid namespace, or an OFD \
+              lock held through a descriptor we may not look at, is said to be \
+              unknown, never guessed. lockkit status says more. A lockkit \
+              extension.",
         ),
     opt(Id::Help, b"h", &["help"])
         .help("display this help")

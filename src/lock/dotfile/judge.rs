@@ -156,7 +156,7 @@ pub fn judge(lock: &Path, policy: Policy, now: FsTime) -> Judgement {
 /// Is a live process that `started` (wall clock) not the one that wrote its
 /// pid into the lock at `written` (the file's last change)? Only when it
 /// plainly started afterwards; unknown start times count as the writer.
-fn reused(started: Option<FsTime>, written: FsTime) -> bool {
+pub fn reused(started: Option<FsTime>, written: FsTime) -> bool {
     started.is_some_and(|t| t > written.plus(REUSE_MARGIN))
 }
 
@@ -199,7 +199,9 @@ pub fn pid_text(text: &[u8]) -> i32 {
     (if negative { -magnitude } else { magnitude }) as i32
 }
 
-enum ProcessState {
+/// What became of the process a lock names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
     Dead,
     /// Alive (or not ours to signal); when it started, on the wall clock.
     Alive {
@@ -208,7 +210,7 @@ enum ProcessState {
     Unknown,
 }
 
-fn process_state(pid: i32) -> ProcessState {
+pub fn process_state(pid: i32) -> ProcessState {
     let Some(p) = Pid::from_raw(pid) else {
         return ProcessState::Unknown;
     };
@@ -257,7 +259,7 @@ impl ProcStat {
 
     /// When the process started, as wall-clock time (today's: a step of
     /// the clock since moves it).
-    fn started(&self) -> Option<FsTime> {
+    pub fn started(&self) -> Option<FsTime> {
         let hz = rustix::param::clock_ticks_per_second();
         if hz == 0 {
             return None;
