@@ -24,6 +24,10 @@ pub mod sysexits {
     pub const EX_TEMPFAIL: u8 = 75;
 }
 
+/// The exit status of `flock` and `dotlock` after `--watchdog` saw the lock
+/// lost (and stopped the command).
+pub const LOCK_LOST: u8 = 79;
+
 /// A failure: what to print on stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

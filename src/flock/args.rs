@@ -3,12 +3,14 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 use crate::Prog;
 use crate::cnum::{self, NumError};
 use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
+use crate::lock::watchdog::DEFAULT_GRACE;
 use crate::opts::{Opt, Read};
 
 pub mod defs;
@@ -109,7 +111,14 @@ pub struct Config {
     pub verbose: bool,
     pub api: Api,
     pub target: Target,
+    /// `--watchdog`: stop the command if the lock is lost.
+    pub watchdog: bool,
+    /// `--grace`: SIGTERM to SIGKILL after a loss.
+    pub grace: Duration,
+    /// `--forward-signals`: pass stop signals on to the command.
+    pub forward_signals: bool,
 }
+
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +197,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut fd_opt: Option<i32> = None;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
+    let mut watchdog = false;
+    let mut grace: Option<Duration> = None;
+    let mut forward_signals = false;
 
     let mut g = Getopt::new(
         args,
@@ -267,6 +279,14 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
             Id::Help => return Ok(Request::Help),
             Id::Version => return Ok(Request::Version),
             Id::TryHelp => return Err(Error::silent(EX_USAGE).raw_line(try_help(prog))),
+            Id::Watchdog => watchdog = true,
+            Id::Grace => {
+                grace = Some(
+                    cnum::parse_secs(value.as_bytes())
+                        .map_err(|e| bad_number(prog, "invalid grace period", value, e, false))?,
+                );
+            }
+            Id::ForwardSignals => forward_signals = true,
         }
     }
     let rest = g.operands();
@@ -331,6 +351,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     } else {
         Api::Flock
     };
+    extension_conflicts(prog, &target, mode, no_fork, watchdog, grace, forward_signals)?;
     Ok(Request::Run(Config {
         mode,
         nonblock,
@@ -341,7 +362,36 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         verbose,
         api,
         target,
+        watchdog,
+        grace: grace.unwrap_or(DEFAULT_GRACE),
+        forward_signals,
     }))
+}
+
+/// `--watchdog`, `--grace` and `--forward-signals` where they cannot work.
+fn extension_conflicts(
+    prog: &Prog,
+    target: &Target,
+    mode: Mode,
+    no_fork: bool,
+    watchdog: bool,
+    grace: Option<Duration>,
+    forward_signals: bool,
+) -> Result<()> {
+    let why = if grace.is_some() && !watchdog {
+        "--grace needs --watchdog"
+    } else if watchdog && matches!(target, Target::Fd { .. }) {
+        "--watchdog needs a file or directory: a file descriptor has no name to watch"
+    } else if watchdog && mode == Mode::Unlock {
+        "--watchdog cannot be used with --unlock: there is no lock to watch"
+    } else if watchdog && no_fork {
+        "--watchdog cannot be used with --no-fork: nothing would be left to watch the lock"
+    } else if forward_signals && no_fork {
+        "--forward-signals cannot be used with --no-fork: the command replaces flock"
+    } else {
+        return Ok(());
+    };
+    Err(Error::msg(EX_USAGE, &prog.name, why))
 }
 
 #[cfg(test)]
@@ -504,5 +554,35 @@ mod tests {
             stderr(&["-?"]),
             (64, "Try 'flock --help' for more information.\n".into())
         );
+    }
+
+    #[test]
+    fn watchdog_grace_and_forwarding() {
+        let c = config(&["--watchdog", "f", "true"]);
+        assert!(c.watchdog && !c.forward_signals);
+        assert_eq!(c.grace, DEFAULT_GRACE);
+        let c = config(&["--watchdog", "--grace", "0.25", "--forward-signals", "f", "true"]);
+        assert_eq!(c.grace, Duration::from_millis(250));
+        assert!(c.forward_signals);
+        assert!(!config(&["f", "true"]).watchdog);
+        assert_eq!(config(&["--forward-signals", "9"]).forward_signals, true);
+        for (args, text) in [
+            (&["--grace", "1", "f", "true"][..], "--grace needs --watchdog"),
+            (&["--watchdog", "9"][..], "--watchdog needs a file or directory"),
+            (&["--watchdog", "--fd", "9", "true"][..], "--watchdog needs a file"),
+            (&["--watchdog", "-F", "f", "true"][..], "with --no-fork"),
+            (&["--watchdog", "-u", "f", "true"][..], "with --unlock"),
+            (&["--forward-signals", "-F", "f", "true"][..], "with --no-fork"),
+        ] {
+            let (code, msg) = stderr(args);
+            assert_eq!(code, 64, "{args:?}");
+            assert!(msg.starts_with("flock: ") && msg.contains(text), "{args:?}: {msg}");
+        }
+        for bad in ["-1", "x", "inf", "nan"] {
+            assert_eq!(
+                stderr(&["--watchdog", "--grace", bad, "f", "true"]),
+                (64, format!("flock: invalid grace period: '{bad}'\n"))
+            );
+        }
     }
 }

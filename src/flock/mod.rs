@@ -9,19 +9,21 @@ pub mod args;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use rustix::io::Errno;
 use rustix::time::ClockId;
 
 use crate::Prog;
 use crate::error::sysexits::{EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OSERR, EX_UNAVAILABLE};
-use crate::error::{Error, Result};
+use crate::error::{Error, LOCK_LOST, Result};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
 use crate::lock::kind::HeldFdNumber;
 use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
+use crate::lock::watchdog::{self, Watchdog, Watched};
 use crate::stdio::Stdio;
 use args::{Config, Request, Target};
 
@@ -179,12 +181,28 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     if config.close {
         cmd.close_in_child(lock_fd);
     }
-    // The plain plan: no signal is caught or forwarded while the command
-    // runs (a killed flock leaves the command running, and holding the
-    // lock, as upstream), and the wait is a blocking waitpid.
-    let supervisor = Supervisor::prepare(Plan::PLAIN);
+    let dog = match (&file, config.watchdog) {
+        (Some(f), true) => Some(
+            Watchdog::for_open_file(Path::new(f.path()), f.as_fd())
+                .map_err(|e| lock_error(prog, &what, e))?,
+        ),
+        _ => None,
+    };
+    let supervisor = Supervisor::prepare(plan(config));
+    if config.watchdog || config.forward_signals {
+        cmd.default_signals(&supervisor.handled());
+    }
+    let report = |loss| {
+        let mut line = prog.name.as_bytes().to_vec();
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(&watchdog::loss_message(Path::new(OsStr::from_bytes(&what)), loss));
+        line.push(b'\n');
+        let _ = crate::stdio::write_all(rustix::stdio::stderr(), &line);
+    };
+    let supervisor = supervisor.on_loss(&report);
+    let mut held = Watched::new(HeldFdNumber::new(lock_fd, config.api), dog);
     let outcome = supervisor
-        .run(&cmd, &mut HeldFdNumber::new(lock_fd, config.api))
+        .run(&cmd, &mut held)
         .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
     let status = outcome
         .status
@@ -194,7 +212,36 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     std::mem::forget(file);
     match status {
         Status::ExecFailed(e) => Err(exec_failed(e)),
+        _ if outcome.lost.is_some() => Err(Error::silent(LOCK_LOST)),
         other => Ok(other.code()),
+    }
+}
+
+/// Stop signals `--forward-signals` passes on to the command.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// How the command is supervised. Without the extensions, the plain plan:
+/// no signal is caught or forwarded while the command runs (a killed flock
+/// leaves the command running, and holding the lock, as upstream), and the
+/// wait is a blocking waitpid. `--watchdog` makes flock outlive every
+/// process of the command once it stops them (they all hold the lock);
+/// the command stays in flock's process group, so job control works.
+fn plan(config: &Config) -> Plan<'static> {
+    if !config.watchdog && !config.forward_signals {
+        return Plan::PLAIN;
+    }
+    Plan {
+        forward: if config.forward_signals { FORWARDED } else { &[] },
+        survive: &[],
+        outlive_every_process: config.watchdog,
+        grace: config.grace,
     }
 }
 

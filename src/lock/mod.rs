@@ -21,6 +21,8 @@
 //! * [`cleanup`]: removing temp files and locks when a signal kills us;
 //! * [`noted`]: signals a waiter or supervisor notes and handles itself;
 //! * [`slots`]: N-slot semaphores of byte-range locks;
+//! * [`watchdog`]: noticing that a held lock's name no longer names the
+//!   locked file (removed, replaced, its directory renamed);
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -39,3 +41,4 @@ pub mod sys;
 pub mod timer;
 pub mod user;
 pub mod wait;
+pub mod watchdog;
