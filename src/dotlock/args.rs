@@ -219,7 +219,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
             e.line(name, t)
         });
     }
-    let command_mode = !command.is_empty() && !(touch || check || unlock);
+    let command_mode = !(command.is_empty() || touch || check || unlock);
     if let Some(why) = if grace.is_some() && !watchdog {
         Some("--grace needs --watchdog")
     } else if watchdog && !command_mode {

@@ -119,7 +119,6 @@ pub struct Config {
     pub forward_signals: bool,
 }
 
-
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -351,7 +350,15 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     } else {
         Api::Flock
     };
-    extension_conflicts(prog, &target, mode, no_fork, watchdog, grace, forward_signals)?;
+    extension_conflicts(
+        prog,
+        &target,
+        mode,
+        no_fork,
+        watchdog,
+        grace,
+        forward_signals,
+    )?;
     Ok(Request::Run(Config {
         mode,
         nonblock,
@@ -561,22 +568,44 @@ mod tests {
         let c = config(&["--watchdog", "f", "true"]);
         assert!(c.watchdog && !c.forward_signals);
         assert_eq!(c.grace, DEFAULT_GRACE);
-        let c = config(&["--watchdog", "--grace", "0.25", "--forward-signals", "f", "true"]);
+        let c = config(&[
+            "--watchdog",
+            "--grace",
+            "0.25",
+            "--forward-signals",
+            "f",
+            "true",
+        ]);
         assert_eq!(c.grace, Duration::from_millis(250));
         assert!(c.forward_signals);
         assert!(!config(&["f", "true"]).watchdog);
-        assert_eq!(config(&["--forward-signals", "9"]).forward_signals, true);
+        assert!(config(&["--forward-signals", "9"]).forward_signals);
         for (args, text) in [
-            (&["--grace", "1", "f", "true"][..], "--grace needs --watchdog"),
-            (&["--watchdog", "9"][..], "--watchdog needs a file or directory"),
-            (&["--watchdog", "--fd", "9", "true"][..], "--watchdog needs a file"),
+            (
+                &["--grace", "1", "f", "true"][..],
+                "--grace needs --watchdog",
+            ),
+            (
+                &["--watchdog", "9"][..],
+                "--watchdog needs a file or directory",
+            ),
+            (
+                &["--watchdog", "--fd", "9", "true"][..],
+                "--watchdog needs a file",
+            ),
             (&["--watchdog", "-F", "f", "true"][..], "with --no-fork"),
             (&["--watchdog", "-u", "f", "true"][..], "with --unlock"),
-            (&["--forward-signals", "-F", "f", "true"][..], "with --no-fork"),
+            (
+                &["--forward-signals", "-F", "f", "true"][..],
+                "with --no-fork",
+            ),
         ] {
             let (code, msg) = stderr(args);
             assert_eq!(code, 64, "{args:?}");
-            assert!(msg.starts_with("flock: ") && msg.contains(text), "{args:?}: {msg}");
+            assert!(
+                msg.starts_with("flock: ") && msg.contains(text),
+                "{args:?}: {msg}"
+            );
         }
         for bad in ["-1", "x", "inf", "nan"] {
             assert_eq!(

@@ -195,7 +195,10 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     let report = |loss| {
         let mut line = prog.name.as_bytes().to_vec();
         line.extend_from_slice(b": ");
-        line.extend_from_slice(&watchdog::loss_message(Path::new(OsStr::from_bytes(&what)), loss));
+        line.extend_from_slice(&watchdog::loss_message(
+            Path::new(OsStr::from_bytes(&what)),
+            loss,
+        ));
         line.push(b'\n');
         let _ = crate::stdio::write_all(rustix::stdio::stderr(), &line);
     };
@@ -238,7 +241,11 @@ fn plan(config: &Config) -> Plan<'static> {
         return Plan::PLAIN;
     }
     Plan {
-        forward: if config.forward_signals { FORWARDED } else { &[] },
+        forward: if config.forward_signals {
+            FORWARDED
+        } else {
+            &[]
+        },
         survive: &[],
         outlive_every_process: config.watchdog,
         grace: config.grace,

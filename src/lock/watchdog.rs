@@ -309,10 +309,8 @@ mod tests {
 
     impl Dir {
         fn new(name: &str) -> Dir {
-            let d = std::env::temp_dir().join(format!(
-                "lockkit-watchdog-{}-{name}",
-                std::process::id()
-            ));
+            let d = std::env::temp_dir()
+                .join(format!("lockkit-watchdog-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(d.join("sub")).expect("mkdir");
             Dir(d)
@@ -394,8 +392,9 @@ mod tests {
         let path = d.0.join("sub/x.lock");
         std::fs::write(&path, "").expect("write");
         let id = id_of(&path);
-        std::fs::remove_file(&path).expect("rm");
-        std::fs::write(&path, "").expect("recreate");
+        // (Made before the old one goes, so it cannot reuse its inode.)
+        std::fs::write(d.0.join("sub/new"), "").expect("write");
+        std::fs::rename(d.0.join("sub/new"), &path).expect("mv over");
         let mut dog = Watchdog::new(&path, id, false);
         assert_eq!(dog.check(), Some(Loss::Replaced));
     }

@@ -20,3 +20,4 @@ mod security;
 mod stress;
 mod structure;
 mod suite;
+mod watchdog;
