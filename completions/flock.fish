@@ -14,20 +14,23 @@ function __fish_lockkit_after_operand --argument-names skip
     end
     return 1
 end
-complete -c flock -n '__fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -f -a '(__fish_complete_subcommand --fcs-skip=2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 's' -l shared -d 'Get a shared lock'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'u' -l unlock -d 'Remove a lock'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'n' -l nonblock -d 'Fail rather than wait'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'o' -l close -d 'Close file descriptor before running command'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'F' -l no-fork -d 'Execute command without forking'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fd -d 'Lock this file descriptor and run a command' -r -f
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
-complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
+complete -c flock -n '__fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -f -a '(__fish_complete_subcommand --fcs-skip=2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 's' -l shared -d 'Get a shared lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'u' -l unlock -d 'Remove a lock'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'o' -l close -d 'Close file descriptor before running command'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'F' -l no-fork -d 'Execute command without forking'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l fd -d 'Lock this file descriptor and run a command' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l verbose -d 'Increase verbosity'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'h' -l help -d 'Display this help'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'V' -l version -d 'Display version'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l watchdog -d 'Stop the command if the lock file is removed or replaced'
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l grace -d 'With --watchdog: time between SIGTERM and SIGKILL' -r -f
+complete -c flock -n 'not __fish_lockkit_after_operand 1 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l forward-signals -d 'Pass TERM, INT, HUP, QUIT, USR1, USR2 to the command'

@@ -21,7 +21,7 @@ _lockkit_flock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|-[!-]*[wEc]) (( i += 2 )) ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|--grace|-[!-]*[wEc]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -39,11 +39,11 @@ _lockkit_flock() {
         return 0
     fi
     case $prev in
-        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
         -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose -h --help -V --version --watchdog --grace --forward-signals' -- "$cur"))
     fi
 }
 
@@ -54,7 +54,7 @@ _lockkit_dotlock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -r|-i|-[!-]*[ri]) (( i += 2 )) ;;
+            -r|-i|--grace|-[!-]*[ri]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -69,10 +69,10 @@ _lockkit_dotlock() {
         return 0
     fi
     case $prev in
-        -r|-[!-]*r|-i|-[!-]*i) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -r|-[!-]*r|-i|-[!-]*i|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version --watchdog --grace' -- "$cur"))
     fi
 }
 

@@ -20,37 +20,42 @@ complete -c lockkit -n __fish_use_subcommand -f -a flock -d 'Manage locks from s
 complete -c lockkit -n __fish_use_subcommand -f -a dotlock -d 'Create, remove or run a command under a lock file (drop-in for dotlockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a lockfile -d 'Conditionally create lock files, several at once (drop-in for procmail\'s lockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a install-links -d 'Create the tools\' links (flock, dotlock, …) in a directory'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --start --length --fd)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 's' -l shared -d 'Get a shared lock'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'u' -l unlock -d 'Remove a lock'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'n' -l nonblock -d 'Fail rather than wait'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'o' -l close -d 'Close file descriptor before running command'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'F' -l no-fork -d 'Execute command without forking'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l fd -d 'Lock this file descriptor and run a command' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -l verbose -d 'Increase verbosity'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'h' -l help -d 'Display this help'
-complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd' -s 'V' -l version -d 'Display version'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and __fish_lockkit_after_operand 2 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=3 -r -i)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'l' -d 'Create the lock (the default)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'u' -d 'Remove the lock'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 't' -d 'Touch the lock, to keep it fresh'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'c' -d 'Check: exit 0 if a valid lock exists'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'q' -d 'Quiet'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'P' -d 'Exit with the command\'s status'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -s 'N' -d 'Write no pid (the default)'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -l help -d 'Show this help'
-complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i' -l version -d 'Show the version'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 's' -l shared -d 'Get a shared lock'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'u' -l unlock -d 'Remove a lock'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'o' -l close -d 'Close file descriptor before running command'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'F' -l no-fork -d 'Execute command without forking'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l fcntl -d 'Use fcntl(F_OFD_SETLK) rather than flock(2)'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l start -d 'Starting offset of the lock range (implies --fcntl)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l length -d 'Length of the lock range (implies --fcntl)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l fd -d 'Lock this file descriptor and run a command' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l verbose -d 'Increase verbosity'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'h' -l help -d 'Display this help'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -s 'V' -l version -d 'Display version'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l watchdog -d 'Stop the command if the lock file is removed or replaced'
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l grace -d 'With --watchdog: time between SIGTERM and SIGKILL' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --grace' -l forward-signals -d 'Pass TERM, INT, HUP, QUIT, USR1, USR2 to the command'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and __fish_lockkit_after_operand 2 -r -i --grace' -f -a '(__fish_complete_subcommand --fcs-skip=3 -r -i --grace)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'l' -d 'Create the lock (the default)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'u' -d 'Remove the lock'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 't' -d 'Touch the lock, to keep it fresh'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'c' -d 'Check: exit 0 if a valid lock exists'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'q' -d 'Quiet'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'P' -d 'Exit with the command\'s status'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -s 'N' -d 'Write no pid (the default)'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -l help -d 'Show this help'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -l version -d 'Show the version'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -l watchdog -d 'With a command: stop it if the lock is removed or replaced, and exit 79'
+complete -c lockkit -n '__fish_seen_subcommand_from dotlock; and not __fish_lockkit_after_operand 2 -r -i --grace' -l grace -d 'With --watchdog: seconds from SIGTERM to SIGKILL (5)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'v' -d 'Display the version number and exit'
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'r' -d 'Make at most nnn retries before giving up on a lock' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'l' -d 'Set locktimeout to nnn seconds' -r -f
