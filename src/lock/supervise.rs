@@ -11,10 +11,11 @@
 //!   watch wakes on harmless changes too), or a timed look where the kind
 //!   can only look ([`Held::check_lost_every`]).
 //!
-//! A tool says what it wants with a [`Plan`]. flock's plan is empty: no
-//! handler is installed, nothing is passed on, and the supervisor is a plain
-//! `waitpid`, exactly util-linux's. dotlock passes stop signals on and, once
-//! told to stop, keeps its lock until every process of the command has
+//! A tool says what it wants with a [`Plan`]. flock's plan is empty
+//! (unless `--watchdog` or `--forward-signals`): no handler is installed,
+//! nothing is passed on, and the supervisor is a plain `waitpid`, exactly
+//! util-linux's. dotlock passes stop signals on and, once told to stop (or
+//! the lock lost), keeps its lock until every process of the command has
 //! ended: the supervisor is a child subreaper, so processes the command
 //! leaves behind are reparented to it, get the stop signal too and are
 //! waited for.
