@@ -11,7 +11,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Child;
 use std::time::Duration;
 
-use crate::util::{Diff, Scratch, TestCommand, code_of, send_signal, stderr_of, wait_bounded};
+use crate::util::{
+    Diff, Scratch, TestCommand, code_of, lockkit_bin, send_signal, sh_quote, stderr_of,
+    strace_or_skip, wait_bounded,
+};
 
 const SAFETY: Duration = Duration::from_secs(60);
 
@@ -103,6 +106,29 @@ fn a_renamed_directory_stops_the_command() {
         let out = watched(&s, tool, &stoppable("mv d moved"));
         out.code(79).stderr(&format!(
             "{name}: lock lost: d/x.lock: its directory was renamed; stopping the command\n"
+        ));
+        assert_eq!(s.read("log"), "got-TERM\n", "{tool}");
+    }
+}
+
+#[test]
+fn without_inotify_the_lock_is_looked_at_on_a_schedule() {
+    if !strace_or_skip() {
+        return;
+    }
+    for (tool, name) in TOOLS {
+        let s = scratch();
+        s.link(tool, &lockkit_bin());
+        // The tool alone is traced (no -f): its inotify instance is refused
+        // as when the user's quota is used up.
+        let script = format!(
+            "exec strace -qq -o /dev/null -e inject=inotify_init1:error=EMFILE \
+             {tool} --watchdog --grace 0.2 d/x.lock sh -c {}",
+            sh_quote(&stoppable("rm d/x.lock"))
+        );
+        let out = TestCommand::script(&s, &script).run();
+        out.code(79).stderr(&format!(
+            "{name}: lock lost: d/x.lock was removed; stopping the command\n"
         ));
         assert_eq!(s.read("log"), "got-TERM\n", "{tool}");
     }

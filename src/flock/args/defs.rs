@@ -190,10 +190,11 @@ pub const OPTIONS: &[Opt<Id>] = &[
         .help("pass TERM, INT, HUP, QUIT, USR1, USR2 to the command")
         .doc(
             "Pass SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that \
-              flock receives on to the command, and exit as the command does \
-              (128 plus the signal number if it dies of it). Without it, as \
-              util-linux does, such a signal ends flock and leaves the command \
-              running. Not with --no-fork.",
+              flock receives while the command runs on to the command, and exit \
+              as the command does (128 plus the signal number if it dies of \
+              it). Without it, as util-linux does, such a signal ends flock and \
+              leaves the command running. A flock still waiting for the lock \
+              dies of them either way. Not with --no-fork.",
         ),
 ];
 
