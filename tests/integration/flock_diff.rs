@@ -67,9 +67,17 @@ fn without_lockkit_extras(help: &str) -> String {
             }
             continue;
         }
-        if ["--fd <", "--fcntl ", "--start <", "--length <"]
-            .iter()
-            .any(|extra| line.contains(extra))
+        if [
+            "--fd <",
+            "--fcntl ",
+            "--start <",
+            "--length <",
+            "--watchdog ",
+            "--grace <",
+            "--forward-signals ",
+        ]
+        .iter()
+        .any(|extra| line.contains(extra))
         {
             continue;
         }
@@ -219,7 +227,7 @@ fn newer_options_are_extensions() {
         .run()
         .code(64)
         .stderr(
-            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd'\n\
+            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd' '--forward-signals'\n\
              Try 'flock --help' for more information.\n",
         );
 }
