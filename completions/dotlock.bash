@@ -6,7 +6,7 @@ _dotlock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -r|-i|-[!-]*[ri]) (( i += 2 )) ;;
+            -r|-i|--grace|-[!-]*[ri]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -21,10 +21,10 @@ _dotlock() {
         return 0
     fi
     case $prev in
-        -r|-[!-]*r|-i|-[!-]*i) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -r|-[!-]*r|-i|-[!-]*i|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version --watchdog --grace' -- "$cur"))
     fi
 }
 

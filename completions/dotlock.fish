@@ -14,17 +14,19 @@ function __fish_lockkit_after_operand --argument-names skip
     end
     return 1
 end
-complete -c dotlock -n '__fish_lockkit_after_operand 1 -r -i' -f -a '(__fish_complete_subcommand --fcs-skip=2 -r -i)'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'l' -d 'Create the lock (the default)'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'u' -d 'Remove the lock'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 't' -d 'Touch the lock, to keep it fresh'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'c' -d 'Check: exit 0 if a valid lock exists'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'q' -d 'Quiet'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'P' -d 'Exit with the command\'s status'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -s 'N' -d 'Write no pid (the default)'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -l help -d 'Show this help'
-complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i' -l version -d 'Show the version'
+complete -c dotlock -n '__fish_lockkit_after_operand 1 -r -i --grace' -f -a '(__fish_complete_subcommand --fcs-skip=2 -r -i --grace)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'l' -d 'Create the lock (the default)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'u' -d 'Remove the lock'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 't' -d 'Touch the lock, to keep it fresh'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'c' -d 'Check: exit 0 if a valid lock exists'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'r' -d 'Retry this many times before giving up (default 5, -1: forever)' -r -f
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'i' -d 'Seconds between scheduled retries (default 5, 10, ... 60)' -r -f
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'p' -d 'Write a pid into the lock (the caller\'s, or dotlock\'s own in command mode)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'm' -d 'Lock your mailbox: $MAIL.lock or /var/mail/$USER.lock'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'q' -d 'Quiet'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'P' -d 'Exit with the command\'s status'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -s 'N' -d 'Write no pid (the default)'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -l help -d 'Show this help'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -l version -d 'Show the version'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -l watchdog -d 'With a command: stop it if the lock is removed or replaced, and exit 79'
+complete -c dotlock -n 'not __fish_lockkit_after_operand 1 -r -i --grace' -l grace -d 'With --watchdog: seconds from SIGTERM to SIGKILL (5)' -r -f

@@ -6,7 +6,7 @@ _flock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|--slots|-[!-]*[wEc]) (( i += 2 )) ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|--slots|--grace|-[!-]*[wEc]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -24,11 +24,11 @@ _flock() {
         return 0
     fi
     case $prev in
-        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd|--slots) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd|--slots|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
         -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who --watchdog --grace --forward-signals -h --help -V --version' -- "$cur"))
     fi
 }
 

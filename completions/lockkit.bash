@@ -22,7 +22,7 @@ _lockkit_flock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|--slots|-[!-]*[wEc]) (( i += 2 )) ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--start|--length|--fd|--slots|--grace|-[!-]*[wEc]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -40,11 +40,11 @@ _lockkit_flock() {
         return 0
     fi
     case $prev in
-        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd|--slots) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--start|--length|--fd|--slots|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
         -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -u --unlock -n --nonblock -w --timeout -E --conflict-exit-code -o --close -c --command -F --no-fork --fcntl --start --length --fd --verbose --slots --single-flight --who --watchdog --grace --forward-signals -h --help -V --version' -- "$cur"))
     fi
 }
 
@@ -55,7 +55,7 @@ _lockkit_dotlock() {
     while (( i < COMP_CWORD )); do
         case ${COMP_WORDS[i]} in
             --) (( i++ )); break ;;
-            -r|-i|-[!-]*[ri]) (( i += 2 )) ;;
+            -r|-i|--grace|-[!-]*[ri]) (( i += 2 )) ;;
             -?*) (( i++ )) ;;
             *) break ;;
         esac
@@ -70,10 +70,10 @@ _lockkit_dotlock() {
         return 0
     fi
     case $prev in
-        -r|-[!-]*r|-i|-[!-]*i) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -r|-[!-]*r|-i|-[!-]*i|--grace) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-l -u -t -c -r -i -p -m -q -P -N --help --version --watchdog --grace' -- "$cur"))
     fi
 }
 

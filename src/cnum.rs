@@ -190,6 +190,13 @@ pub fn locale_decimal_point() -> Vec<u8> {
     }
 }
 
+/// A length of time in seconds, read as flock reads `-w` (decimal
+/// fractions with the locale's decimal point): not negative, finite.
+pub fn parse_secs(s: &[u8]) -> Result<std::time::Duration, NumError> {
+    let secs = parse_f64(s, &locale_decimal_point())?;
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| NumError::Invalid)
+}
+
 /// `strtold` of the whole string, as util-linux's `strtold_or_err` demands,
 /// then converted to `double`. `point` is the locale's decimal point.
 ///

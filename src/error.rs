@@ -24,6 +24,10 @@ pub mod sysexits {
     pub const EX_TEMPFAIL: u8 = 75;
 }
 
+/// The exit status of `flock` and `dotlock` after `--watchdog` saw the lock
+/// lost (and stopped the command).
+pub const LOCK_LOST: u8 = 79;
+
 /// Single-flight (`flock --single-flight`): the run this caller waited for
 /// ended without recording a result (its leader was killed). The same
 /// number for every tool of the suite.

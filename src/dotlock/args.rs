@@ -4,12 +4,14 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Prog;
-use crate::cnum::atoi;
+use crate::cnum::{atoi, parse_secs};
 use crate::error::{Error, Result};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::user;
+use crate::lock::watchdog::DEFAULT_GRACE;
 use crate::opts::Opt;
 
 /// liblockfile's return codes, which are dotlockfile's exit codes.
@@ -67,6 +69,10 @@ pub struct Config {
     /// Fixed seconds between attempts (`-i`, at most 60), instead of 5, 10, … 60.
     pub interval: Option<u64>,
     pub passthrough: bool,
+    /// `--watchdog`: stop the command if the lock is lost.
+    pub watchdog: bool,
+    /// `--grace`: SIGTERM to SIGKILL after a loss.
+    pub grace: Duration,
 }
 
 fn usage() -> Error {
@@ -102,6 +108,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
     let mut passthrough = false;
     let (mut lock_flag, mut unlock, mut check, mut touch) = (false, false, false, false);
     let mut mailbox: Option<PathBuf> = None;
+    let mut watchdog = false;
+    let mut grace: Option<Duration> = None;
 
     let mut g = Getopt::new(
         args,
@@ -140,8 +148,20 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
                     retries,
                     interval,
                     passthrough,
+                    watchdog,
+                    grace: grace.unwrap_or(DEFAULT_GRACE),
                 });
             }
+            Id::Watchdog => watchdog = true,
+            Id::Grace => match parse_secs(value.as_bytes()) {
+                Ok(d) => grace = Some(d),
+                Err(_) => {
+                    let mut t = b"--grace ".to_vec();
+                    t.extend_from_slice(value.as_bytes());
+                    t.extend_from_slice(b": invalid argument");
+                    return Err(Error::msg(L_ERROR, name, t));
+                }
+            },
             Id::Retries => {
                 let n = atoi(value.as_bytes());
                 if n <= 0 && n != -1 && value.as_bytes() != b"0" {
@@ -199,6 +219,16 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
             e.line(name, t)
         });
     }
+    let command_mode = !(command.is_empty() || touch || check || unlock);
+    if let Some(why) = if grace.is_some() && !watchdog {
+        Some("--grace needs --watchdog")
+    } else if watchdog && !command_mode {
+        Some("--watchdog needs a command to run")
+    } else {
+        None
+    } {
+        return Err(Error::msg(FAILURE, name, why).raw_line(USAGE.trim_end_matches('\n')));
+    }
     let action = if check {
         Action::Check
     } else if touch {
@@ -218,6 +248,8 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
         retries,
         interval,
         passthrough,
+        watchdog,
+        grace: grace.unwrap_or(DEFAULT_GRACE),
     })
 }
 
@@ -283,5 +315,30 @@ mod tests {
         assert_eq!(run(&["-u", "-t", "x"]).map(|c| c.action), Ok(Action::Touch));
         assert_eq!(run(&["-c", "-u", "x"]).map(|c| c.action), Ok(Action::Check));
         assert_eq!(run(&["-i", "100", "x"]).map(|c| c.interval), Ok(Some(60)));
+    }
+
+    #[test]
+    fn watchdog_is_for_command_mode_only() {
+        let c = run(&["--watchdog", "--grace", "0.5", "x", "cmd"]).expect("parse");
+        assert!(c.watchdog);
+        assert_eq!(c.grace, Duration::from_millis(500));
+        assert_eq!(run(&["x", "cmd"]).map(|c| c.watchdog), Ok(false));
+        for args in [
+            &["--watchdog", "x"][..],
+            &["--watchdog", "-u", "x"][..],
+            &["--grace", "1", "x", "cmd"][..],
+        ] {
+            let e = run(args).expect_err("usage");
+            assert_eq!(e.code(), FAILURE, "{args:?}");
+            assert!(e.message().starts_with(b"dotlockfile: --"), "{args:?}");
+            assert!(e.message().ends_with(USAGE.as_bytes()), "{args:?}");
+        }
+        let e = run(&["--watchdog", "--grace", "-1", "x", "cmd"]).expect_err("bad");
+        assert_eq!(
+            (e.code(), e.message()),
+            (L_ERROR, &b"dotlockfile: --grace -1: invalid argument\n"[..])
+        );
+        // Only spelled out in full: dotlockfile has no long options.
+        assert_eq!(run(&["--watch", "x", "cmd"]).expect_err("abbrev").code(), 1);
     }
 }

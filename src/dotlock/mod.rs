@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use crate::Prog;
-use crate::error::{Error, Result, strerror};
+use crate::error::{Error, LOCK_LOST, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::cleanup;
 use crate::lock::dotfile::{
@@ -21,6 +21,7 @@ use crate::lock::dotfile::{
 use crate::lock::fs::FsTime;
 use crate::lock::kind::Held;
 use crate::lock::supervise::{self, Plan, Supervisor};
+use crate::lock::watchdog::{self, Watchdog, Watched};
 use crate::stdio::Stdio;
 use args::codes::*;
 use args::{Action, Config, NAME};
@@ -184,14 +185,14 @@ const FORWARDED: &[libc::c_int] = &[
 const SURVIVED: &[libc::c_int] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGALRM];
 
 /// How the command is supervised: stop signals are passed on and, once
-/// told to stop, the lock is kept until every process of the command has
-/// ended — those it started in the background included.
+/// told to stop (or the lock is lost, with `--watchdog`), the lock is kept
+/// until every process of the command has ended — those it started in the
+/// background included.
 const PLAN: Plan<'static> = Plan {
     forward: FORWARDED,
     survive: SURVIVED,
     outlive_every_process: true,
-    // A lock file is never reported lost: unused.
-    grace: Duration::from_secs(10),
+    grace: watchdog::DEFAULT_GRACE,
 };
 
 /// Command mode: lock, run the command, keep the lock fresh, remove it.
@@ -206,16 +207,33 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
     let mut held = take(config, pid, true)?;
     // Without a pid, the lock is touched so that it does not go stale.
     held.set_renew_every((!config.use_pid).then_some(TOUCH_EVERY));
+    let dog = config
+        .watchdog
+        .then(|| Watchdog::new(held.path(), held.id(), false));
+    let mut held = Watched::new(held, dog);
 
-    let supervisor = Supervisor::prepare(PLAN);
+    let report = |loss| {
+        let mut line = format!("{NAME}: ").into_bytes();
+        line.extend_from_slice(&watchdog::loss_message(lock, loss));
+        line.push(b'\n');
+        eprint_raw(&line);
+    };
+    let plan = Plan {
+        grace: config.grace,
+        ..PLAN
+    };
+    let supervisor = Supervisor::prepare(plan).on_loss(&report);
     let mut cmd = Command::new(argv);
     cmd.default_signals(&supervisor.handled());
-    let status = match supervisor.run(&cmd, &mut held) {
-        Ok(outcome) => match outcome.status {
-            Ok(Status::ExecFailed(e)) => Err(e),
-            Ok(status) => Ok((status.code(), outcome.stopped_by)),
-            Err(_) => Ok((L_ERROR, outcome.stopped_by)),
-        },
+    let (status, lost) = match supervisor.run(&cmd, &mut held) {
+        Ok(outcome) => (
+            match outcome.status {
+                Ok(Status::ExecFailed(e)) => Err(e),
+                Ok(status) => Ok((status.code(), outcome.stopped_by)),
+                Err(_) => Ok((L_ERROR, outcome.stopped_by)),
+            },
+            outcome.lost.is_some(),
+        ),
         Err(SpawnError::Fork(e)) => {
             let _ = held.release();
             let err = Error::silent(L_ERROR);
@@ -247,6 +265,9 @@ fn run_command(config: &Config, argv: &[OsString]) -> Result<u8> {
         err = err.line(OsStr::new(NAME), text);
     }
     let code = match status {
+        // The command was stopped because the lock was lost: that is the
+        // outcome, whatever else came.
+        Ok(_) if lost => LOCK_LOST,
         Ok((status, forwarded)) => {
             if let Some(sig) = forwarded.or_else(|| supervisor.late_stop()) {
                 // Told to stop: we passed the signal on, waited for the

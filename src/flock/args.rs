@@ -3,6 +3,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 use crate::Prog;
 use crate::cnum::{self, NumError};
@@ -10,6 +11,7 @@ use crate::error::{Error, Result, strerror, sysexits::EX_USAGE};
 use crate::getopt::{Getopt, Item, Spec};
 use crate::lock::fdlock::{Api, Mode};
 use crate::lock::slots::layout::MAX_SLOTS;
+use crate::lock::watchdog::DEFAULT_GRACE;
 use crate::opts::{Opt, Read};
 
 pub mod defs;
@@ -119,6 +121,12 @@ pub struct Config {
     pub exclusive_given: bool,
     /// `--who`: name the holders on a conflict or timeout.
     pub who: bool,
+    /// `--watchdog`: stop the command if the lock is lost.
+    pub watchdog: bool,
+    /// `--grace`: SIGTERM to SIGKILL after a loss.
+    pub grace: Duration,
+    /// `--forward-signals`: pass stop signals on to the command.
+    pub forward_signals: bool,
 }
 
 /// What the command line asks for.
@@ -203,6 +211,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     let mut who = false;
     // `-c`/`--command` among the options, as upstream allows after `--fd`.
     let mut command_flag: Option<&OsStr> = None;
+    let mut watchdog = false;
+    let mut grace: Option<Duration> = None;
+    let mut forward_signals = false;
 
     let mut g = Getopt::new(
         args,
@@ -302,6 +313,14 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
                 );
             }
             Id::Who => who = true,
+            Id::Watchdog => watchdog = true,
+            Id::Grace => {
+                grace = Some(
+                    cnum::parse_secs(value.as_bytes())
+                        .map_err(|e| bad_number(prog, "invalid grace period", value, e, false))?,
+                );
+            }
+            Id::ForwardSignals => forward_signals = true,
         }
     }
     let rest = g.operands();
@@ -389,6 +408,15 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
     } else {
         Api::Flock
     };
+    extension_conflicts(
+        prog,
+        &target,
+        mode,
+        no_fork,
+        watchdog,
+        grace,
+        forward_signals,
+    )?;
     Ok(Request::Run(Config {
         mode,
         nonblock,
@@ -403,6 +431,9 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Request> {
         slots,
         exclusive_given,
         who,
+        watchdog,
+        grace: grace.unwrap_or(DEFAULT_GRACE),
+        forward_signals,
     }))
 }
 
@@ -433,6 +464,32 @@ fn single_flight_refuses(
         }
         _ => return None,
     })
+}
+
+/// `--watchdog`, `--grace` and `--forward-signals` where they cannot work.
+fn extension_conflicts(
+    prog: &Prog,
+    target: &Target,
+    mode: Mode,
+    no_fork: bool,
+    watchdog: bool,
+    grace: Option<Duration>,
+    forward_signals: bool,
+) -> Result<()> {
+    let why = if grace.is_some() && !watchdog {
+        "--grace needs --watchdog"
+    } else if watchdog && matches!(target, Target::Fd { .. }) {
+        "--watchdog needs a file or directory: a file descriptor has no name to watch"
+    } else if watchdog && mode == Mode::Unlock {
+        "--watchdog cannot be used with --unlock: there is no lock to watch"
+    } else if watchdog && no_fork {
+        "--watchdog cannot be used with --no-fork: nothing would be left to watch the lock"
+    } else if forward_signals && no_fork {
+        "--forward-signals cannot be used with --no-fork: the command replaces flock"
+    } else {
+        return Ok(());
+    };
+    Err(Error::msg(EX_USAGE, &prog.name, why))
 }
 
 #[cfg(test)]
@@ -635,5 +692,57 @@ mod tests {
             stderr(&["-?"]),
             (64, "Try 'flock --help' for more information.\n".into())
         );
+    }
+
+    #[test]
+    fn watchdog_grace_and_forwarding() {
+        let c = config(&["--watchdog", "f", "true"]);
+        assert!(c.watchdog && !c.forward_signals);
+        assert_eq!(c.grace, DEFAULT_GRACE);
+        let c = config(&[
+            "--watchdog",
+            "--grace",
+            "0.25",
+            "--forward-signals",
+            "f",
+            "true",
+        ]);
+        assert_eq!(c.grace, Duration::from_millis(250));
+        assert!(c.forward_signals);
+        assert!(!config(&["f", "true"]).watchdog);
+        assert!(config(&["--forward-signals", "9"]).forward_signals);
+        for (args, text) in [
+            (
+                &["--grace", "1", "f", "true"][..],
+                "--grace needs --watchdog",
+            ),
+            (
+                &["--watchdog", "9"][..],
+                "--watchdog needs a file or directory",
+            ),
+            (
+                &["--watchdog", "--fd", "9", "true"][..],
+                "--watchdog needs a file",
+            ),
+            (&["--watchdog", "-F", "f", "true"][..], "with --no-fork"),
+            (&["--watchdog", "-u", "f", "true"][..], "with --unlock"),
+            (
+                &["--forward-signals", "-F", "f", "true"][..],
+                "with --no-fork",
+            ),
+        ] {
+            let (code, msg) = stderr(args);
+            assert_eq!(code, 64, "{args:?}");
+            assert!(
+                msg.starts_with("flock: ") && msg.contains(text),
+                "{args:?}: {msg}"
+            );
+        }
+        for bad in ["-1", "x", "inf", "nan"] {
+            assert_eq!(
+                stderr(&["--watchdog", "--grace", bad, "f", "true"]),
+                (64, format!("flock: invalid grace period: '{bad}'\n"))
+            );
+        }
     }
 }

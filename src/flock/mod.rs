@@ -8,15 +8,16 @@ pub mod args;
 mod slots;
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use rustix::io::Errno;
 use rustix::time::ClockId;
 
 use crate::Prog;
 use crate::error::sysexits::{EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OSERR, EX_UNAVAILABLE};
-use crate::error::{Error, NO_RESULT, Result, strerror};
+use crate::error::{Error, LOCK_LOST, NO_RESULT, Result, strerror};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
@@ -24,6 +25,7 @@ use crate::lock::kind::{Held, HeldFdNumber};
 use crate::lock::single_flight::{self, JoinError, Joined};
 use crate::lock::supervise::{Plan, Supervisor};
 use crate::lock::timer::Deadline;
+use crate::lock::watchdog::{self, Watchdog, Watched};
 use crate::stdio::Stdio;
 use args::{Config, Request, Target};
 
@@ -144,8 +146,12 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
         Some(f) => f.as_fd().as_raw_fd(),
         None => fd_num.unwrap_or(-1),
     };
-    let held = &mut HeldFdNumber::new(lock_fd, config.api);
-    let code = run_command(prog, config, argv, lock_fd, held, |_| {}, io);
+    let under = Under {
+        fd: lock_fd,
+        named: file.as_ref().map(|f| (f.path(), f.as_fd())),
+        held: HeldFdNumber::new(lock_fd, config.api),
+    };
+    let code = run_command(prog, config, argv, under, |_| {}, io);
     // Like util-linux, hold the descriptor (and our share of the lock)
     // until the process exits, after the exit-time output checks.
     std::mem::forget(file);
@@ -192,18 +198,29 @@ fn took_lock(prog: &Prog, started: Option<i64>, io: &mut Stdio) {
     }
 }
 
-/// Run the command (set up by `setup`) while `held`, on descriptor
-/// `lock_fd`, is held (or become it, with `-F`): its exit code,
-/// util-linux's way.
-fn run_command(
+/// What the command runs under: a lock held on descriptor `fd` and, for a
+/// lock taken by name, that name and its open file (what `--watchdog`
+/// watches).
+struct Under<'a, H: Held> {
+    fd: RawFd,
+    named: Option<(&'a OsStr, BorrowedFd<'a>)>,
+    held: H,
+}
+
+/// Run the command (set up by `setup`) while `under.held` is held (or
+/// become its holder, with `-F`): its exit code, util-linux's way. The lock
+/// is kept, never released: like util-linux, flock holds its descriptor
+/// (and its share of the lock) until it exits, after the exit-time output
+/// checks.
+fn run_command<H: Held>(
     prog: &Prog,
     config: &Config,
     argv: &[OsString],
-    lock_fd: RawFd,
-    held: &mut dyn Held,
+    under: Under<'_, H>,
     setup: impl FnOnce(&mut Command),
     io: &mut Stdio,
 ) -> Result<u8> {
+    let lock_fd = under.fd;
     if config.verbose {
         let mut line = prog.name.as_bytes().to_vec();
         line.extend_from_slice(b": executing ");
@@ -235,18 +252,37 @@ fn run_command(
     if config.close {
         cmd.close_in_child(lock_fd);
     }
-    // The plain plan: no signal is caught or forwarded while the command
-    // runs (a killed flock leaves the command running, and holding the
-    // lock, as upstream), and the wait is a blocking waitpid.
-    let supervisor = Supervisor::prepare(Plan::PLAIN);
-    let outcome = supervisor
-        .run(&cmd, held)
+    let dog = match (under.named, config.watchdog) {
+        (Some((path, fd)), true) => Some(
+            Watchdog::for_open_file(Path::new(path), fd)
+                .map_err(|e| lock_error(prog, path.as_bytes(), e))?,
+        ),
+        _ => None,
+    };
+    let supervisor = Supervisor::prepare(plan(config));
+    if config.watchdog || config.forward_signals {
+        cmd.default_signals(&supervisor.handled());
+    }
+    let report = |loss| {
+        let name = under.named.map_or(OsStr::new(""), |(path, _)| path);
+        let mut line = prog.name.as_bytes().to_vec();
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(&watchdog::loss_message(Path::new(name), loss));
+        line.push(b'\n');
+        let _ = crate::stdio::write_all(rustix::stdio::stderr(), &line);
+    };
+    let supervisor = supervisor.on_loss(&report);
+    let mut held = Watched::new(under.held, dog);
+    let outcome = supervisor.run(&cmd, &mut held);
+    std::mem::forget(held);
+    let outcome = outcome
         .map_err(|SpawnError::Fork(e)| Error::errno(EX_OSERR, &prog.name, "fork failed", e))?;
     let status = outcome
         .status
         .map_err(|e| Error::errno(1, &prog.name, "waitpid failed", e))?;
     match status {
         Status::ExecFailed(e) => Err(exec_failed(e)),
+        _ if outcome.lost.is_some() => Err(Error::silent(LOCK_LOST)),
         other => Ok(other.code()),
     }
 }
@@ -299,8 +335,12 @@ fn single_flight(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
     };
     took_lock(prog, started, io);
     let fd = file.as_fd().as_raw_fd();
-    let held = &mut HeldFdNumber::new(fd, Api::Flock);
-    let outcome = run_command(prog, config, command, fd, held, |_| {}, io);
+    let under = Under {
+        fd,
+        named: Some((path.as_os_str(), file.as_fd())),
+        held: HeldFdNumber::new(fd, Api::Flock),
+    };
+    let outcome = run_command(prog, config, command, under, |_| {}, io);
     // Its waiters exit as this caller does, errors of its own included.
     let code = match &outcome {
         Ok(code) => *code,
@@ -358,6 +398,38 @@ fn who(e: Error, prog: &Prog, config: &Config, fd: RawFd, mode: Mode, api: Api) 
         return e;
     }
     e.raw_line(crate::status::who::line(&prog.name, fd, mode, api))
+}
+
+/// Stop signals `--forward-signals` passes on to the command.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// How the command is supervised. Without the extensions, the plain plan:
+/// no signal is caught or forwarded while the command runs (a killed flock
+/// leaves the command running, and holding the lock, as upstream), and the
+/// wait is a blocking waitpid. `--watchdog` makes flock outlive every
+/// process of the command once it stops them (they all hold the lock);
+/// the command stays in flock's process group, so job control works.
+fn plan(config: &Config) -> Plan<'static> {
+    if !config.watchdog && !config.forward_signals {
+        return Plan::PLAIN;
+    }
+    Plan {
+        forward: if config.forward_signals {
+            FORWARDED
+        } else {
+            &[]
+        },
+        survive: &[],
+        outlive_every_process: config.watchdog,
+        grace: config.grace,
+    }
 }
 
 /// Could not get the lock: the `-E` code, with a reason only if verbose.

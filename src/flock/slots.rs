@@ -17,6 +17,7 @@ use crate::lock::slots::{Claim, JoinError, SlotLock};
 use crate::lock::timer::Deadline;
 use crate::stdio::Stdio;
 
+use super::Under;
 use super::args::{Config, Target};
 use super::{conflict, lock_error, monotonic_raw_micros, open_error, run_command, took_lock};
 
@@ -55,7 +56,7 @@ pub(super) fn locked(prog: &Prog, config: &Config, n: u32, io: &mut Stdio) -> Re
     let fd = file.as_fd().as_raw_fd();
     let mut lock =
         SlotLock::join(file.into_fd(), n, claim).map_err(|e| join_error(prog, path, n, e))?;
-    let mut held = match lock.acquire(wait) {
+    let held = match lock.acquire(wait) {
         Ok(held) => held,
         Err(AcquireError::Busy) => {
             let e = conflict(prog, config, "failed to get lock");
@@ -70,22 +71,32 @@ pub(super) fn locked(prog: &Prog, config: &Config, n: u32, io: &mut Stdio) -> Re
     let slot = held.slot().map(|i| i.to_string());
     let lock_fd = held.as_fd().as_raw_fd();
     took_lock(prog, started, io);
-    let r = run_command(
+    // `--watchdog` watches the file through a twin descriptor: the held
+    // slot owns the one the lock is on.
+    let twin = match config.watchdog {
+        true => {
+            Some(rustix::io::dup(held.as_fd()).map_err(|e| lock_error(prog, path.as_bytes(), e))?)
+        }
+        false => None,
+    };
+    // As for one lock: never unlocked, only closed when flock exits, so a
+    // process the command left behind with the descriptor keeps the slot.
+    let under = Under {
+        fd: lock_fd,
+        named: twin.as_ref().map(|t| (path.as_os_str(), t.as_fd())),
+        held,
+    };
+    run_command(
         prog,
         config,
         command,
-        lock_fd,
-        &mut held,
+        under,
         |cmd| {
             cmd.env("LOCKKIT_SLOTS", Some(OsStr::new(&n.to_string())))
                 .env("LOCKKIT_SLOT", slot.as_deref().map(OsStr::new));
         },
         io,
-    );
-    // As for one lock: never unlocked, only closed when flock exits, so a
-    // process the command left behind with the descriptor keeps the slot.
-    std::mem::forget(held);
-    r
+    )
 }
 
 /// `--who`: the holders of the slots (with every slot taken, those are

@@ -58,14 +58,32 @@ pub trait Lock {
     fn acquire(&mut self, wait: Wait) -> Result<Self::Held, AcquireError>;
 }
 
+/// How a held lock was lost: what the tool's message names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// Its name is gone: the file was removed.
+    Removed,
+    /// Its name is gone: the file was renamed away.
+    Renamed,
+    /// Its name now names another file.
+    Replaced,
+    /// The directory it was in was renamed (or one further up).
+    DirectoryRenamed,
+    /// The directory it was in was removed.
+    DirectoryRemoved,
+    /// Taken away otherwise (a lease expired or was revoked).
+    TakenAway,
+}
+
 /// A lock that is held.
 ///
-/// The supervisor uses the three queries while the command runs:
-/// [`Held::renew`] every [`Held::renew_every`], and [`Held::lost`] polled
-/// next to the command's pidfd. A renewal that fails is not a loss by
-/// itself (a lock file's touch can fail on a full or read-only file system
-/// and the lock is still there): a kind that can lose its lock says so on
-/// its `lost` descriptor.
+/// The supervisor uses these queries while the command runs:
+/// [`Held::renew`] every [`Held::renew_every`], and [`Held::check_lost`]
+/// as it starts, whenever [`Held::lost`] (polled next to the command's
+/// pidfd) is readable, and every [`Held::check_lost_every`]. A renewal
+/// that fails is not a loss by itself (a lock file's touch can fail on a
+/// full or read-only file system and the lock is still there): a kind that
+/// can lose its lock says so through `check_lost`.
 pub trait Held {
     /// Give the lock up. Never removes a lock that is no longer ours.
     fn release(self) -> Result<(), Errno>
@@ -82,12 +100,41 @@ pub trait Held {
         Ok(())
     }
 
-    /// A descriptor that becomes readable when the lock has been lost
-    /// (taken away: a lease expired or revoked). None: it cannot be lost
-    /// while we hold it, or the kind has no way to tell.
+    /// A descriptor that becomes readable when the lock may have been lost
+    /// (taken away: a lease expired or revoked; an inotify watch saw the
+    /// lock's name change). None: it cannot be lost while we hold it, the
+    /// kind has no way to tell, or it can only look ([`Held::check_lost_every`]).
     fn lost(&self) -> Option<BorrowedFd<'_>> {
         None
     }
+
+    /// Has the lock been lost, and how? Called when [`Held::lost`] is
+    /// readable (it must then consume what made it readable, or say the
+    /// lock is lost), and at other wakes too, so it must be cheap when
+    /// nothing happened. By default a readable `lost` descriptor is the
+    /// loss itself.
+    fn check_lost(&mut self) -> Option<Loss> {
+        self.lost().is_some_and(readable).then_some(Loss::TakenAway)
+    }
+
+    /// Where no descriptor can tell of a loss (the kernel refused the
+    /// watch), how often [`Held::check_lost`] must look. None: never.
+    fn check_lost_every(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Is `fd` readable right now (without waiting)?
+pub(super) fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [rustix::event::PollFd::from_borrowed_fd(
+        fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }
 
 /// An fd lock on a lock file opened by name (flock(2) or OFD).
@@ -237,6 +284,9 @@ mod tests {
         assert_eq!(b.acquire(Wait::Now).err(), Some(AcquireError::Busy));
         assert_eq!(held.renew_every(), None);
         assert!(held.lost().is_none());
+        let mut held = held;
+        assert_eq!(held.check_lost(), None);
+        assert_eq!(held.check_lost_every(), None);
         held.release().expect("release");
         let again = b.acquire(Wait::Now).expect("released lock");
         // Taken once: the descriptor went with the held lock.

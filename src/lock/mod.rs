@@ -25,6 +25,8 @@
 //!   while it runs (a flock(2) and a record in the file);
 //! * [`holders`]: who holds a lock and who waits (`/proc/locks`, fdinfo,
 //!   lock files judged as dotlock judges them);
+//! * [`watchdog`]: noticing that a held lock's name no longer names the
+//!   locked file (removed, replaced, its directory renamed);
 //! * [`user`]: passwd look-ups;
 //! * [`sys`]: safe wrappers for raw calls needed elsewhere.
 
@@ -45,3 +47,4 @@ pub mod sys;
 pub mod timer;
 pub mod user;
 pub mod wait;
+pub mod watchdog;

@@ -6,12 +6,16 @@
 //!   survives, and SIGCHLD when the tool waits for every process of the
 //!   command),
 //! * the held lock's renewal timer ([`Held::renew_every`]),
-//! * the held lock's "lost" descriptor ([`Held::lost`]).
+//! * the held lock's "lost" descriptor ([`Held::lost`]), after which
+//!   [`Held::check_lost`] says whether the lock was lost (an inotify
+//!   watch wakes on harmless changes too), or a timed look where the kind
+//!   can only look ([`Held::check_lost_every`]).
 //!
-//! A tool says what it wants with a [`Plan`]. flock's plan is empty: no
-//! handler is installed, nothing is passed on, and the supervisor is a plain
-//! `waitpid`, exactly util-linux's. dotlock passes stop signals on and, once
-//! told to stop, keeps its lock until every process of the command has
+//! A tool says what it wants with a [`Plan`]. flock's plan is empty
+//! (unless `--watchdog` or `--forward-signals`): no handler is installed,
+//! nothing is passed on, and the supervisor is a plain `waitpid`, exactly
+//! util-linux's. dotlock passes stop signals on and, once told to stop (or
+//! the lock lost), keeps its lock until every process of the command has
 //! ended: the supervisor is a child subreaper, so processes the command
 //! leaves behind are reparented to it, get the stop signal too and are
 //! waited for.
@@ -22,7 +26,6 @@
 //! command every 10 ms, backing off to 1 s. It never spins, and never stops
 //! watching.
 
-use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -31,7 +34,7 @@ use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions, WaitStatus};
 
 use super::child::{Child, Command, SpawnError, Status};
 use super::cleanup;
-use super::kind::Held;
+use super::kind::{Held, Loss};
 use super::noted::Noted;
 
 /// What a tool wants from the supervisor.
@@ -70,7 +73,7 @@ pub struct Outcome {
     /// The last stop signal passed on, if any.
     pub stopped_by: Option<libc::c_int>,
     /// The lock was lost while the command ran (it was then stopped).
-    pub lost: bool,
+    pub lost: Option<Loss>,
 }
 
 /// The supervisor, prepared before the command starts (so that a signal
@@ -80,6 +83,16 @@ pub struct Supervisor<'a> {
     plan: Plan<'a>,
     noted: Option<Noted>,
     subreaper: bool,
+    on_loss: Option<Report<'a>>,
+}
+
+/// What the tool says the moment the lock is lost.
+struct Report<'a>(&'a dyn Fn(Loss));
+
+impl std::fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Report")
+    }
 }
 
 /// Where no event can say that the command ended: the first pause before
@@ -115,7 +128,15 @@ impl<'a> Supervisor<'a> {
             plan,
             noted,
             subreaper,
+            on_loss: None,
         }
+    }
+
+    /// Call `report` the moment the lock is found lost, before the command
+    /// is told to stop (the tool's message).
+    pub fn on_loss(mut self, report: &'a dyn Fn(Loss)) -> Self {
+        self.on_loss = Some(Report(report));
+        self
     }
 
     /// The signals with a handler of ours, which the command must start
@@ -147,16 +168,20 @@ impl<'a> Supervisor<'a> {
             return Ok(Outcome {
                 status: child.try_wait().map(|s| s.unwrap_or(Status::Exited(127))),
                 stopped_by: None,
-                lost: false,
+                lost: None,
             });
         };
-        if self.noted.is_none() && held.renew_every().is_none() && held.lost().is_none() {
+        if self.noted.is_none()
+            && held.renew_every().is_none()
+            && held.lost().is_none()
+            && held.check_lost_every().is_none()
+        {
             // Nothing to watch but the command: block in waitpid, as
             // util-linux flock does.
             return Ok(Outcome {
                 status: child.wait(),
                 stopped_by: None,
-                lost: false,
+                lost: None,
             });
         }
         Ok(self.watch(&child, pid, held))
@@ -172,7 +197,7 @@ impl<'a> Supervisor<'a> {
             pid,
             status: None,
             stop: None,
-            lost: false,
+            lost: None,
             kill_at: None,
             passing: None,
             passed: Vec::new(),
@@ -190,8 +215,14 @@ impl<'a> Supervisor<'a> {
                     }
                 }
             }
-            if !run.lost && held.lost().is_some_and(readable) {
-                run.lost = true;
+            if run.lost.is_none()
+                && run.status.is_none()
+                && let Some(loss) = held.check_lost()
+            {
+                run.lost = Some(loss);
+                if let Some(Report(report)) = &self.on_loss {
+                    report(loss);
+                }
                 run.kill_at = Some(Instant::now() + self.plan.grace);
                 self.pass_on(&mut run, libc::SIGTERM);
             }
@@ -206,7 +237,7 @@ impl<'a> Supervisor<'a> {
                 // Processes the command left behind, reparented to us since.
                 self.pass_on_to_new(&mut run, sig);
             }
-            let stopping = run.stop.is_some() || run.lost;
+            let stopping = run.stop.is_some() || run.lost.is_some();
             if let Some(status) = run.status
                 && (!stopping || !self.subreaper || run.all_gone)
             {
@@ -224,7 +255,15 @@ impl<'a> Supervisor<'a> {
             // Wait for the next thing to happen.
             let waiting_for_others = run.status.is_some();
             let ending_seen = sigchld_noted || (pidfd.is_some() && !waiting_for_others);
-            let mut until = [next_renew, run.kill_at].into_iter().flatten().min();
+            let watching = run.lost.is_none() && run.status.is_none();
+            let next_look = held
+                .check_lost_every()
+                .filter(|_| watching)
+                .map(|every| now + every);
+            let mut until = [next_renew, run.kill_at, next_look]
+                .into_iter()
+                .flatten()
+                .min();
             if !ending_seen {
                 until = Some(until.map_or(now + look, |u| u.min(now + look)));
                 look = (look * 2).min(LOOK_AT_MOST);
@@ -236,7 +275,7 @@ impl<'a> Supervisor<'a> {
             if let (Some(p), false) = (&pidfd, waiting_for_others) {
                 fds.push(PollFd::new(p, PollFlags::IN));
             }
-            if let (Some(l), false) = (held.lost(), run.lost) {
+            if let (Some(l), true) = (held.lost(), watching) {
                 fds.push(PollFd::from_borrowed_fd(l, PollFlags::IN));
             }
             let timeout = until.map(|u| timespec(u.saturating_duration_since(Instant::now())));
@@ -338,7 +377,7 @@ struct Run {
     pid: Pid,
     status: Option<Status>,
     stop: Option<libc::c_int>,
-    lost: bool,
+    lost: Option<Loss>,
     kill_at: Option<Instant>,
     /// The signal every process of the command is to get, and those that
     /// got it.
@@ -363,12 +402,6 @@ fn status_of(ws: WaitStatus) -> Option<Status> {
         return Some(Status::Exited(code as u8));
     }
     ws.terminating_signal().map(Status::Signaled)
-}
-
-fn readable(fd: BorrowedFd<'_>) -> bool {
-    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-    let zero = timespec(Duration::ZERO);
-    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }
 
 fn timespec(d: Duration) -> rustix::time::Timespec {
@@ -430,7 +463,7 @@ pub fn die_of(sig: libc::c_int) -> ! {
 mod tests {
     use super::*;
     use std::ffi::OsString;
-    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
     fn lost_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -481,7 +514,7 @@ mod tests {
         let mut held = crate::lock::kind::HeldFdNumber::new(0, crate::lock::fdlock::Api::Flock);
         let out = sup.run(&sh("exit 3"), &mut held).expect("spawn");
         assert_eq!(out.status, Ok(Status::Exited(3)));
-        assert_eq!((out.stopped_by, out.lost), (None, false));
+        assert_eq!((out.stopped_by, out.lost), (None, None));
     }
 
     #[test]
@@ -497,7 +530,7 @@ mod tests {
         drop(wr);
         let out = sup.run(&sh("exec sleep 1000"), &mut held).expect("spawn");
         assert_eq!(out.status, Ok(Status::Signaled(libc::SIGTERM)));
-        assert!(out.lost);
+        assert_eq!(out.lost, Some(Loss::TakenAway));
     }
 
     #[test]
@@ -538,9 +571,40 @@ mod tests {
         );
         let out = sup.run(&sh(&script), &mut held).expect("spawn");
         assert_eq!(out.status, Ok(Status::Signaled(libc::SIGKILL)));
-        assert!(out.lost);
+        assert_eq!(out.lost, Some(Loss::TakenAway));
         // It was renewed on its schedule until then.
         assert!(held.renewed > 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A held lock that can only look: lost at its third look.
+    struct Looking {
+        looks: u32,
+    }
+
+    impl Held for Looking {
+        fn release(self) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn check_lost(&mut self) -> Option<Loss> {
+            self.looks += 1;
+            (self.looks >= 3).then_some(Loss::Removed)
+        }
+        fn check_lost_every(&self) -> Option<Duration> {
+            Some(Duration::from_millis(1))
+        }
+    }
+
+    #[test]
+    fn a_lock_that_can_only_look_is_looked_at_on_its_schedule() {
+        let mut held = Looking { looks: 0 };
+        let reported = std::cell::Cell::new(None);
+        let report = |loss| reported.set(Some(loss));
+        let sup = Supervisor::prepare(Plan::PLAIN).on_loss(&report);
+        let out = sup.run(&sh("exec sleep 1000"), &mut held).expect("spawn");
+        assert_eq!(out.status, Ok(Status::Signaled(libc::SIGTERM)));
+        assert_eq!(out.lost, Some(Loss::Removed));
+        assert_eq!(reported.get(), Some(Loss::Removed));
+        assert_eq!(held.looks, 3);
     }
 }

@@ -165,6 +165,14 @@ const REMOTE_FS: &[i64] = &[
     0x6B41_4653, // kAFS
 ];
 
+/// Is `dir` on a file system whose changes may come from other machines
+/// (where inotify cannot see them)?
+pub(super) fn on_remote_fs(dir: &Path) -> bool {
+    rustix::fs::statfs(dir)
+        .map(|s| REMOTE_FS.contains(&{ s.f_type }))
+        .unwrap_or(false)
+}
+
 fn parent_dir(lock: &Path) -> &Path {
     match lock.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -218,9 +226,7 @@ impl Waiter {
         }
         self.armed = true;
         self.fresh = true;
-        self.remote = rustix::fs::statfs(&self.dir)
-            .map(|s| REMOTE_FS.contains(&{ s.f_type }))
-            .unwrap_or(false);
+        self.remote = on_remote_fs(&self.dir);
         self.key = rustix::fs::stat(&self.dir).ok().map(|st| relay::Key {
             uid: rustix::process::geteuid().as_raw(),
             dev: st.st_dev,
@@ -553,15 +559,21 @@ impl Drop for Waiter {
         // Park one used inotify descriptor (see the module comment); any
         // further one is closed now.
         if let Some(fd) = self.inotify.take() {
-            let raw: RawFd = fd.into_raw_fd();
-            if PARKED
-                .compare_exchange(-1, raw, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
-                // SAFETY: `raw` came from an OwnedFd we own.
-                drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
-            }
+            park(fd);
         }
+    }
+}
+
+/// Keep a used inotify descriptor for [`close_parked`] (one at a time; a
+/// further one is closed now).
+pub(super) fn park(fd: OwnedFd) {
+    let raw: RawFd = fd.into_raw_fd();
+    if PARKED
+        .compare_exchange(-1, raw, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        // SAFETY: `raw` came from an OwnedFd we own.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
     }
 }
 

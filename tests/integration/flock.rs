@@ -165,7 +165,7 @@ fn fcntl_size_and_option_errors() {
         ),
         (
             &["--f", "f", "true"],
-            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd'\n\
+            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd' '--forward-signals'\n\
              Try 'flock --help' for more information.\n",
         ),
     ] {

@@ -220,7 +220,7 @@ fn newer_options_are_extensions() {
         .run()
         .code(64)
         .stderr(
-            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd'\n\
+            "flock: option '--f' is ambiguous; possibilities: '--fcntl' '--fd' '--forward-signals'\n\
              Try 'flock --help' for more information.\n",
         );
 }

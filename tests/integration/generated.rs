@@ -197,7 +197,7 @@ fn bash_completes_flock_like_util_linux() {
     assert!(bash_complete("dotlock", &["dotlock", "-r", "3", "x", "ech"]).contains("echo\n"));
     assert_eq!(
         bash_complete("dotlock", &["dotlock", "-"]).lines().count(),
-        13
+        15
     );
     // procmail's two-letter options.
     assert_eq!(bash_complete("lockfile", &["lockfile", "-m"]), "-ml\n-mu\n");

@@ -23,3 +23,4 @@ mod status;
 mod stress;
 mod structure;
 mod suite;
+mod watchdog;

@@ -20,6 +20,8 @@ pub enum Id {
     NoPid,
     Help,
     Version,
+    Watchdog,
+    Grace,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -90,6 +92,22 @@ pub const OPTIONS: &[Opt<Id>] = &[
         .extension()
         .help("show the version")
         .doc("Print the version and exit (lockkit only)."),
+    opt(Id::Watchdog, b"", &["watchdog"])
+        .extension()
+        .help("with a command: stop it if the lock is removed or\nreplaced, and exit 79")
+        .doc("With a command: while it runs, watch the lock. If the lock file is \
+              removed, renamed away or replaced by another file, or its directory \
+              is renamed, send SIGTERM to the command and every process it started, \
+              SIGKILL after the grace period (--grace), say so on stderr and exit \
+              with status 79 (with or without -P). See WATCHDOG. Spelled out in \
+              full, before the lock file (lockkit only)."),
+    opt(Id::Grace, b"", &["grace"])
+        .extension()
+        .value("secs")
+        .help("with --watchdog: seconds from SIGTERM to SIGKILL (5)")
+        .doc("With --watchdog: how long the command has after SIGTERM before \
+              SIGKILL; the default is 5. Decimal fractions are allowed (0.5). \
+              Written as --grace secs, in two words (lockkit only)."),
 ];
 
 pub const OPERANDS: &[Operand] = &[

@@ -26,6 +26,9 @@ pub enum Id {
     SingleFlight,
     Slots,
     Who,
+    Watchdog,
+    Grace,
+    ForwardSignals,
 }
 
 const fn opt(id: Id, short: &'static [u8], long: &'static [&'static str]) -> Opt<Id> {
@@ -195,6 +198,38 @@ pub const OPTIONS: &[Opt<Id>] = &[
               lock held through a descriptor we may not look at, is said to be \
               unknown, never guessed. lockkit status says more. A lockkit \
               extension.",
+        ),
+    opt(Id::Watchdog, b"", &["watchdog"])
+        .extension()
+        .help("stop the command if the lock file is removed or replaced")
+        .doc(
+            "While the command runs, watch the lock file: if its name no longer \
+              names the file that was locked (it was removed, renamed away or \
+              replaced, or its directory was renamed), newcomers would lock \
+              another file. Then send SIGTERM to the command and every process \
+              it started, SIGKILL after the grace period (--grace), say so on \
+              stderr and exit with status 79. See WATCHDOG. Needs a file or \
+              directory: not with a file descriptor, --unlock or --no-fork.",
+        ),
+    opt(Id::Grace, b"", &["grace"])
+        .extension()
+        .value("secs")
+        .help("with --watchdog: time between SIGTERM and SIGKILL")
+        .doc(
+            "With --watchdog: how long the command has after SIGTERM before \
+              SIGKILL. The default is 5. Decimal fractions are allowed, as for \
+              -w.",
+        ),
+    opt(Id::ForwardSignals, b"", &["forward-signals"])
+        .extension()
+        .help("pass TERM, INT, HUP, QUIT, USR1, USR2 to the command")
+        .doc(
+            "Pass SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that \
+              flock receives while the command runs on to the command, and exit \
+              as the command does (128 plus the signal number if it dies of \
+              it). Without it, as util-linux does, such a signal ends flock and \
+              leaves the command running. A flock still waiting for the lock \
+              dies of them either way. Not with --no-fork.",
         ),
     opt(Id::Help, b"h", &["help"])
         .help("display this help")

@@ -216,9 +216,10 @@ impl kind::Held for Held {
     }
 
     // `lost` stays None: a lock file gives no event when someone breaks it,
-    // short of an inotify watch kept for the whole command, which would hold
-    // one of the user's few inotify instances (see `wait`) for as long as
-    // the command runs.
+    // short of an inotify watch kept for the whole command, which holds one
+    // of the user's few inotify instances (see `wait`) for as long as the
+    // command runs. Only when asked (`--watchdog`) is it watched, by
+    // `watchdog::Watched`.
 }
 
 /// Take the lock of `req` by linking `temp` to it (see the module comment).
