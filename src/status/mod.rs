@@ -480,7 +480,10 @@ fn human(target: &[u8], found: &Found, ps: &mut Processes, now: FsTime, nested: 
                             )
                     })
                     .count();
-                let mut t = format!("semaphore with {n} slots ({taken} taken)");
+                let mut t = format!(
+                    "semaphore with {n} slot{} ({taken} taken)",
+                    if n == 1 { "" } else { "s" }
+                );
                 if fd.slot_counts.len() > 1 {
                     let all: Vec<String> = fd.slot_counts.iter().map(u64::to_string).collect();
                     t.push_str(&format!(

@@ -553,3 +553,36 @@ fn identical_ofd_locks_are_one_holder_with_every_process() {
     }
     assert_eq!(out.stdout.lines().count(), 2, "{out}");
 }
+
+/// A lockkit flock holding `args`' lock while its command runs: it says
+/// `ready` and holds until its stdin ends.
+fn lockkit_holder(s: &Scratch, args: &[&str]) -> Holder {
+    let mut cmd = Command::new(lockkit_bin());
+    cmd.arg0("flock")
+        .args(args)
+        .args(["sh", "-c", "echo ready; exec cat >/dev/null"])
+        .current_dir(s.dir());
+    Holder::start(cmd)
+}
+
+#[test]
+fn flock_who_names_slot_holders_and_a_single_flight_leader() {
+    let s = Scratch::new();
+    TestCommand::lockkit(&s, "flock");
+    for (args, what) in [
+        (&["--slots", "1", "sem"][..], "exclusive OFD lock since "),
+        (&["--single-flight", "run"][..], "exclusive flock since "),
+    ] {
+        let h = lockkit_holder(&s, args);
+        let file = args[args.len() - 1];
+        let mut try_args = args[..args.len() - 1].to_vec();
+        try_args.extend(["-n", "--who", file, "true"]);
+        let out = TestCommand::lockkit(&s, "flock").args(&try_args).run();
+        out.code(1).stdout("");
+        let first = format!("flock: held by pid {} (", h.pid());
+        assert!(out.stderr.starts_with(&first), "{out}");
+        assert!(out.stderr.contains(what), "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        h.release();
+    }
+}

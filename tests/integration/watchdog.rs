@@ -312,3 +312,20 @@ fn spawn_ready(s: &Scratch, script: &str) -> (Child, BufReader<std::process::Chi
     assert_eq!(line, "ready\n", "{}", stderr_of(&mut c));
     (c, out)
 }
+
+#[test]
+fn the_watchdog_guards_slots_and_single_flight_runs_too() {
+    for extra in [&["--slots", "2"][..], &["--single-flight"]] {
+        let s = scratch();
+        let mut args = vec!["--watchdog", "--grace", "0.2"];
+        args.extend(extra);
+        let script = stoppable("rm d/x.lock");
+        args.extend(["d/x.lock", "sh", "-c", &script]);
+        TestCommand::lockkit(&s, "flock")
+            .args(&args)
+            .run()
+            .code(79)
+            .stderr("flock: lock lost: d/x.lock was removed; stopping the command\n");
+        assert_eq!(s.read("log"), "got-TERM\n", "{extra:?}");
+    }
+}
