@@ -196,8 +196,9 @@ pub const OPTIONS: &[Opt<Id>] = &[
               process started (flock: held by pid 1234 (backup.sh), exclusive \
               flock since 21:03:05). A holder in another pid namespace, or an OFD \
               lock held through a descriptor we may not look at, is said to be \
-              unknown, never guessed. lockkit status says more. A lockkit \
-              extension.",
+              unknown, never guessed. With --slots: the slots' holders; with \
+              --single-flight: the run's leader. lockkit status says more. A \
+              lockkit extension.",
         ),
     opt(Id::Watchdog, b"", &["watchdog"])
         .extension()
@@ -208,8 +209,10 @@ pub const OPTIONS: &[Opt<Id>] = &[
               replaced, or its directory was renamed), newcomers would lock \
               another file. Then send SIGTERM to the command and every process \
               it started, SIGKILL after the grace period (--grace), say so on \
-              stderr and exit with status 79. See WATCHDOG. Needs a file or \
-              directory: not with a file descriptor, --unlock or --no-fork.",
+              stderr and exit with status 79. See WATCHDOG. Also guards \
+              --slots and --single-flight runs (a single-flight run stopped so \
+              ends with 79 for its waiters too). Needs a file or directory: not \
+              with a file descriptor, --unlock or --no-fork.",
         ),
     opt(Id::Grace, b"", &["grace"])
         .extension()
