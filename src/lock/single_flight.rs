@@ -383,15 +383,7 @@ fn read(fd: BorrowedFd<'_>) -> Result<Found, JoinError> {
     let mut found = Found::Nothing;
     for _ in 0..READS {
         let mut buf = [0u8; MAX_RECORD + 1];
-        let mut len = 0;
-        while len < buf.len() {
-            match rustix::io::pread(fd, &mut buf[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(JoinError::Sys(e)),
-            }
-        }
+        let len = super::fs::read_head(fd, &mut buf).map_err(JoinError::Sys)?;
         found = Found::of(&buf[..len]);
         if !matches!(found, Found::Damaged | Found::Foreign) {
             break;
@@ -404,15 +396,7 @@ fn read(fd: BorrowedFd<'_>) -> Result<Found, JoinError> {
 fn write(fd: BorrowedFd<'_>, record: &Record) -> Result<(), Errno> {
     let text = record.to_text();
     let bytes = text.as_bytes();
-    let mut done = 0;
-    while done < bytes.len() {
-        match rustix::io::pwrite(fd, &bytes[done..], done as u64) {
-            Ok(0) => return Err(Errno::NOSPC),
-            Ok(n) => done += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    super::fs::write_head(fd, bytes)?;
     rustix::fs::ftruncate(fd, bytes.len() as u64)
 }
 

@@ -298,18 +298,6 @@ fn upstream_unlock_test() {
     );
 }
 
-/// Block SIGALRM in the child before exec, as rpm did for scriptlets.
-fn block_sigalrm() -> std::io::Result<()> {
-    // SAFETY: sigset manipulation and sigprocmask are async-signal-safe.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGALRM);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    Ok(())
-}
-
 #[test]
 fn inherited_blocked_sigalrm_does_not_defeat_the_timeout() {
     // flock started with SIGALRM blocked (as rpm started its scriptlets):
@@ -318,7 +306,7 @@ fn inherited_blocked_sigalrm_does_not_defeat_the_timeout() {
     let s = Scratch::new();
     let _h = Holder::flock(s.dir(), "f", false);
     // SAFETY: block_sigalrm only calls async-signal-safe functions.
-    let cmd = unsafe { flock(&s).pre_exec(block_sigalrm) };
+    let cmd = unsafe { flock(&s).pre_exec(crate::util::block_sigalrm) };
     cmd.args(["-w", "0.2", "--verbose", "f", "true"])
         .run()
         .code(1)
@@ -331,7 +319,7 @@ fn the_command_inherits_the_callers_signal_mask() {
     // SIGALRM blocked, as it would under util-linux (bit 14 = 0x2000).
     let s = Scratch::new();
     // SAFETY: block_sigalrm only calls async-signal-safe functions.
-    let cmd = unsafe { flock(&s).pre_exec(block_sigalrm) };
+    let cmd = unsafe { flock(&s).pre_exec(crate::util::block_sigalrm) };
     let out = cmd
         .args([
             "-w",

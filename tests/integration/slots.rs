@@ -361,18 +361,6 @@ fn usage_errors_say_why() {
         .success();
 }
 
-/// Block SIGALRM in the process about to exec, as a caller might.
-fn block_sigalrm() -> std::io::Result<()> {
-    // SAFETY: sigprocmask on a set built by sigemptyset/sigaddset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGALRM);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    Ok(())
-}
-
 #[test]
 fn an_inherited_blocked_sigalrm_neither_stalls_nor_prolongs_a_wait() {
     let s = Scratch::new();
@@ -381,12 +369,12 @@ fn an_inherited_blocked_sigalrm_neither_stalls_nor_prolongs_a_wait() {
     // Waiting for either slot, then giving up at the deadline: the threads
     // waiting for each slot must still be stopped.
     // SAFETY: block_sigalrm is async-signal-safe.
-    unsafe { flock(&s).pre_exec(block_sigalrm) }
+    unsafe { flock(&s).pre_exec(crate::util::block_sigalrm) }
         .args(["--slots", "2", "-w", "0.05", "sem", "true"])
         .run()
         .code(1);
     // SAFETY: as above.
-    let mut waiter = unsafe { flock(&s).pre_exec(block_sigalrm) }
+    let mut waiter = unsafe { flock(&s).pre_exec(crate::util::block_sigalrm) }
         .args([
             "--slots",
             "2",

@@ -1336,3 +1336,17 @@ pub fn counter(
     assert_eq!(out.stdout, format!("{want}\n"), "lost updates: {out}");
     assert!(!s.exists(lock), "the lock was left behind");
 }
+
+/// Block SIGALRM in the process about to exec (for `pre_exec`), as a
+/// caller might: rpm started its scriptlets so.
+pub fn block_sigalrm() -> std::io::Result<()> {
+    // SAFETY: sigemptyset, sigaddset and sigprocmask are async-signal-safe,
+    // on a set of our own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGALRM);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    Ok(())
+}

@@ -621,30 +621,12 @@ fn probe(fd: BorrowedFd<'_>, start: u64, len: u64) -> Result<Option<(u64, u64)>,
 /// The next ticket (an empty file is 0).
 fn read_counter(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     let mut buf = [0u8; 8];
-    let mut got = 0;
-    while got < buf.len() {
-        match rustix::io::pread(fd, &mut buf[got..], got as u64) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    super::fs::read_head(fd, &mut buf)?;
     Ok(u64::from_le_bytes(buf))
 }
 
 fn write_counter(fd: BorrowedFd<'_>, next: u64) -> Result<(), Errno> {
-    let buf = next.to_le_bytes();
-    let mut put = 0;
-    while put < buf.len() {
-        match rustix::io::pwrite(fd, &buf[put..], put as u64) {
-            Ok(0) => return Err(Errno::IO),
-            Ok(k) => put += k,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    super::fs::write_head(fd, &next.to_le_bytes())
 }
 
 #[cfg(test)]
