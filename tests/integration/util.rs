@@ -138,7 +138,9 @@ pub fn is_root() -> bool {
 // * The test needs root and the suite runs as another user
 //   ([`root_or_skip`]). The suite must pass both as root and as an
 //   unprivileged user, so this skip is shown and counted but never fails,
-//   even under `CI=true`. CI runs as root, where nothing skips this way.
+//   even under `CI=true`. CI runs the suite as root, where nothing skips
+//   this way, and again as uid 65534 (`.ci/run`), where these skips are
+//   counted apart.
 //
 // Each skip prints `skipped: <test>: <reason>` once, straight to the
 // process's stderr: libtest captures only `eprintln!`, so the line shows in
