@@ -3,7 +3,7 @@ _lockkit() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     COMPREPLY=()
     if (( COMP_CWORD == 1 )); then
-        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links status -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links status help -h --help -V --version' -- "$cur"))
         return 0
     fi
     case ${COMP_WORDS[1]} in
@@ -12,6 +12,7 @@ _lockkit() {
         lockfile) _lockkit_lockfile ;;
         install-links) _lockkit_install_links ;;
         status) _lockkit_status ;;
+        help) _lockkit_help ;;
     esac
 }
 
@@ -107,6 +108,14 @@ _lockkit_status() {
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--json --kind -h --help' -- "$cur"))
+    fi
+}
+
+_lockkit_help() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-h --help' -- "$cur"))
     fi
 }
 

@@ -21,6 +21,7 @@ complete -c lockkit -n __fish_use_subcommand -f -a dotlock -d 'Create, remove or
 complete -c lockkit -n __fish_use_subcommand -f -a lockfile -d 'Conditionally create lock files, several at once (drop-in for procmail\'s lockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a install-links -d 'Create the tools\' links (flock, dotlock, …) in a directory'
 complete -c lockkit -n __fish_use_subcommand -f -a status -d 'Say who holds each lock, and who waits for it'
+complete -c lockkit -n __fish_use_subcommand -f -a help -d 'Print this help, or the help of a tool or subcommand'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots --grace' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots --grace)'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots --grace' -s 's' -l shared -d 'Get a shared lock'
 complete -c lockkit -n '__fish_seen_subcommand_from flock; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --start --length --fd --slots --grace' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
@@ -78,3 +79,4 @@ complete -c lockkit -n '__fish_seen_subcommand_from install-links' -f -a '(__fis
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l json -d 'Print one JSON document (schema in lockkit(1))'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l kind -d 'Look at fd locks (fd), judge a lock file (file), or decide (auto)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from status' -s 'h' -l help -d 'Print help (see more with \'--help\')'
+complete -c lockkit -n '__fish_seen_subcommand_from help' -s 'h' -l help -d 'Print help'

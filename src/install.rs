@@ -131,6 +131,17 @@ fn install(dir: &Path, relative: bool, opts: Options, io: &mut Stdio) -> Result<
     match rustix::fs::stat(dir) {
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
         Ok(_) => return Err(error_line(dir.as_os_str().as_bytes(), Errno::NOTDIR)),
+        Err(Errno::NOENT) => {
+            // A fresh account has no ~/.local/bin yet: say how to go on.
+            let d = dir.as_os_str().as_bytes();
+            let mut message = error_line(d, Errno::NOENT);
+            message.extend_from_slice(&line(&[
+                b"lockkit: create it first (mkdir -p ",
+                d,
+                b") and put it on PATH",
+            ]));
+            return Err(message);
+        }
         Err(e) => return Err(error_line(dir.as_os_str().as_bytes(), e)),
     }
     let exe = std::env::current_exe()

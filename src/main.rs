@@ -47,6 +47,7 @@ fn dispatch(args: Vec<OsString>) -> u8 {
         };
         return run_tool(tool, &prog, &args[1..]);
     }
+    let args = lockkit::suite::help_as_flag(args);
     if let Some(tool) = args.get(1).and_then(|a| find_tool(a)) {
         // `lockkit flock ...` is exactly `flock ...`.
         return run_tool(tool, &Prog::named(tool.name), &args[2..]);

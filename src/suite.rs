@@ -112,6 +112,34 @@ pub fn command() -> clap::Command {
         .subcommands(tools)
         .subcommand(crate::install::command())
         .subcommand(crate::status::command())
+        .subcommand(
+            clap::Command::new(HELP)
+                .about("Print this help, or the help of a tool or subcommand")
+                .arg(
+                    clap::Arg::new("topic")
+                        .value_name("TOPIC")
+                        .help("A tool (flock, dotlock, lockfile) or a subcommand"),
+                ),
+        )
+}
+
+/// `lockkit help [TOPIC]`, as in git and cargo.
+const HELP: &str = "help";
+
+/// `lockkit help` is `lockkit --help`, and `lockkit help TOPIC` is
+/// `lockkit TOPIC --help` (a tool's own help, or a subcommand's); any other
+/// command line is returned as it is (`help` with more words is clap's
+/// usage error).
+pub fn help_as_flag(args: Vec<OsString>) -> Vec<OsString> {
+    let argv0 = || args[0].clone();
+    match args.get(1..) {
+        Some([h]) if h == HELP => vec![argv0(), "--help".into()],
+        Some([h, topic]) if h == HELP && topic == HELP => vec![argv0(), "--help".into()],
+        Some([h, topic]) if h == HELP && !topic.as_bytes().starts_with(b"-") => {
+            vec![argv0(), topic.clone(), "--help".into()]
+        }
+        _ => args,
+    }
 }
 
 /// `lockkit --help`, `--version`, the housekeeping subcommands and mistakes
@@ -127,6 +155,12 @@ pub fn run(args: Vec<OsString>) -> u8 {
     let code = match command().try_get_matches_from(args) {
         Ok(m) => match m.subcommand() {
             Some((crate::install::NAME, sub)) => crate::install::run(sub, &mut io),
+            // Only odd spellings get here (`lockkit help -- flock`):
+            // help_as_flag has turned the usual ones into `--help`.
+            Some((HELP, _)) => {
+                io.out(command().render_long_help().to_string().as_bytes());
+                0
+            }
             _ => EX_USAGE, // tools are dispatched before clap sees them
         },
         Err(e) => {

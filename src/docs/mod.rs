@@ -293,7 +293,7 @@ pub fn man_pages() -> Vec<Page> {
         "tool [argument...]\n\
          install-links [--force] [--dry-run] [--relative] DIR\n\
          status [--json] [--kind auto|fd|file] TARGET...\n\
-         --help | --version",
+         --help | --version | help [TOPIC]",
         include_str!("../../docs/man/lockkit.1.md"),
         &suite,
     );

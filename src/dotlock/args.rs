@@ -32,6 +32,19 @@ use codes::*;
 /// dotlockfile names itself this way whatever it was invoked as.
 pub const NAME: &str = "dotlockfile";
 
+/// The prefix of getopt's messages. glibc prints `argv[0]` as invoked, so
+/// through a `dotlockfile` link (`/usr/bin/dotlockfile -z`) they are the
+/// reference's byte for byte; under lockkit's own name `dotlock`, which the
+/// reference never has, they say `dotlockfile` like every other message of
+/// the tool, so one run never names itself two ways.
+fn getopt_name(prog: &Prog) -> &OsStr {
+    if prog.name == NAME {
+        &prog.argv0
+    } else {
+        OsStr::new(NAME)
+    }
+}
+
 pub mod defs;
 
 pub use defs::{HELP, USAGE};
@@ -122,7 +135,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Config> {
         let (opt, value) = match item {
             Item::Opt(opt, value) => (opt, value.unwrap_or_default()),
             Item::Mistake(m) => {
-                return Err(usage_after(m.message(&prog.argv0)));
+                return Err(usage_after(m.message(getopt_name(prog))));
             }
         };
         match opt {

@@ -859,6 +859,53 @@ fn help_and_version_are_extensions() {
     }
 }
 
+/// Every message of one run names the tool the same way: `dotlockfile:`,
+/// as the reference's own messages do, also getopt's under lockkit's name
+/// `dotlock`; through a `dotlockfile` link getopt's prefix is `argv[0]` as
+/// invoked, byte for byte the reference's (docs/compat.md).
+#[test]
+fn one_name_in_every_message() {
+    let s = Scratch::new();
+    let usage = "Usage:  dotlockfile -l";
+    for args in [
+        &["-z", "x"][..],
+        &["-r"],
+        &["-r", "abc", "x"],
+        &["-i", "-1", "x"],
+    ] {
+        for out in [
+            TestCommand::lockkit(&s, "dotlock").args(args).run(),
+            TestCommand::suite(&s).arg("dotlock").args(args).run(),
+        ] {
+            out.stdout("");
+            let named: Vec<&str> = out
+                .stderr
+                .lines()
+                .filter(|l| !l.starts_with("Usage:") && !l.starts_with(' '))
+                .collect();
+            assert!(!named.is_empty(), "{args:?}: {out}");
+            for l in named {
+                assert!(l.starts_with("dotlockfile: "), "{args:?}: {out}");
+            }
+        }
+    }
+    let Some(r) = reference("dotlock") else {
+        return;
+    };
+    s.link("dotlockfile", &r);
+    let want = TestCommand::script(&s, "\"$PWD/bin/dotlockfile\" -z x").run();
+    assert!(want.stderr.contains(usage), "{want}");
+    s.link("dotlockfile", &lockkit_bin());
+    let got = TestCommand::script(&s, "\"$PWD/bin/dotlockfile\" -z x").run();
+    assert_eq!(got, want);
+    let dir = s.dir().display().to_string();
+    assert!(
+        got.stderr
+            .starts_with(&format!("{dir}/bin/dotlockfile: invalid option -- 'z'\n")),
+        "{got}"
+    );
+}
+
 // Every process of the command ---------------------------------------------
 
 /// The parent of process `pid`, from /proc.

@@ -50,9 +50,11 @@ fn run(imp: Impl, args: &[&str]) -> Output {
 }
 
 /// lockkit's help with its documented extras removed (the --fd usage lines,
-/// the --fcntl/--start/--length/--fd options and the Examples section).
+/// the --fcntl/--start/--length/--fd options and the Examples section), and
+/// its own manual named where util-linux names flock(1).
 fn without_lockkit_extras(help: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
+    let mut names_its_manual = false;
     let mut in_examples = false;
     for line in help.lines() {
         if line == "Examples:" {
@@ -73,8 +75,14 @@ fn without_lockkit_extras(help: &str) -> String {
         if added || line.contains("--fd <") {
             continue;
         }
+        if line == "For more details see lockkit-flock(1)." {
+            names_its_manual = true;
+            out.push("For more details see flock(1).");
+            continue;
+        }
         out.push(line);
     }
+    assert!(names_its_manual, "--help names lockkit-flock(1):\n{help}");
     let mut s = out.join("\n");
     s.push('\n');
     s

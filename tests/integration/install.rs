@@ -318,6 +318,8 @@ fn a_directory_name_that_is_not_utf8() {
     );
 }
 
+/// A missing DIR (`~/.local/bin` on a fresh account) is an error that says
+/// how to go on; nothing is created.
 #[test]
 fn dir_must_exist() {
     let s = Scratch::new();
@@ -326,7 +328,10 @@ fn dir_must_exist() {
         .run()
         .code(73)
         .stdout("")
-        .stderr("lockkit: nosuch: No such file or directory\n");
+        .stderr(
+            "lockkit: nosuch: No such file or directory\n\
+             lockkit: create it first (mkdir -p nosuch) and put it on PATH\n",
+        );
     s.write("file", "");
     TestCommand::suite(&s)
         .args(["install-links", "file"])

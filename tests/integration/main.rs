@@ -14,6 +14,7 @@ mod generated;
 mod install;
 mod lockfile;
 mod lockfile_diff;
+mod packaging;
 mod parser_checks;
 mod parsers_fuzz;
 mod security;

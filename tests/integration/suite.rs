@@ -76,3 +76,31 @@ fn full_path_argv0_names_getopt_messages() {
         )
     );
 }
+
+/// `lockkit help` is `lockkit --help`; `lockkit help TOOL` is the tool's own
+/// `--help` (byte for byte), and `lockkit help SUBCOMMAND` the subcommand's.
+#[test]
+fn help_subcommand() {
+    let s = Scratch::new();
+    let help = TestCommand::suite(&s).arg("--help").run();
+    assert_eq!(TestCommand::suite(&s).arg("help").run(), help);
+    assert_eq!(TestCommand::suite(&s).args(["help", "help"]).run(), help);
+    assert!(help.stdout.contains("help "), "{help}");
+    for tool in ["flock", "dotlock", "dotlockfile", "lockfile"] {
+        let own = TestCommand::lockkit(&s, tool).arg("--help").run();
+        own.success();
+        assert_eq!(TestCommand::suite(&s).args(["help", tool]).run(), own);
+    }
+    for sub in ["install-links", "status"] {
+        let own = TestCommand::suite(&s).args([sub, "--help"]).run();
+        own.success();
+        assert_eq!(TestCommand::suite(&s).args(["help", sub]).run(), own);
+    }
+    let out = TestCommand::suite(&s).args(["help", "nosuchtool"]).run();
+    out.code(64);
+    assert!(out.stderr.contains("nosuchtool"), "{out}");
+    TestCommand::suite(&s)
+        .args(["help", "flock", "extra"])
+        .run()
+        .code(64);
+}

@@ -326,7 +326,7 @@ const fn help(out: &mut Out) {
         "\nExamples:\n \
          flock -n /run/lock/backup.lock backup.sh   skip if a backup is running\n \
          ( flock -w 10 9 || exit 1; ... ) 9>/run/lock/my.lock\n\n\
-         For more details see flock(1).\n",
+         For more details see lockkit-flock(1).\n",
     );
 }
 
