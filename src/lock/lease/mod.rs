@@ -558,13 +558,16 @@ impl Lease {
                 Ok((last.map(|kv| (kv.key, None)), r1.max(r2)))
             }
             Mode::Slots(n) => {
+                // Fewer than n keys before ours: ours is among the first n.
+                // (A range's count ignores its revision filters: list.)
                 let v = self.client.call(
                     "/v3/kv/range",
-                    &json!({"key": b64(prefix), "range_end": b64(&end), "count_only": true,
-                        "max_create_revision": (create - 1).to_string()}),
+                    &json!({"key": b64(prefix), "range_end": b64(&end), "keys_only": true,
+                        "sort_order": "ASCEND", "sort_target": "CREATE",
+                        "limit": n.to_string()}),
                 )?;
                 let rev = v.get("header").map_or(0, |h| int(h, "revision"));
-                if int(&v, "count") < i64::from(n) {
+                if kvs(&v).iter().any(|kv| kv.create == create) {
                     Ok((None, rev))
                 } else {
                     // Any deletion under the name may be our turn.
