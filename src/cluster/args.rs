@@ -50,7 +50,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
 }
@@ -87,7 +87,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Parsed> {
     let (mut cacert, mut cert, mut key) = (None, None, None);
     let mut user = None;
     let mut password_file = None;
-    while let Some(item) = g.next() {
+    for item in g.by_ref() {
         let (id, value) = match item {
             Item::Opt(id, value) => (id, value.unwrap_or_default()),
             Item::Mistake(m) => {
@@ -278,7 +278,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Parsed> {
             password_file.map_or(Password::EnvOrPrompt, Password::File),
         )
     });
-    Ok(Parsed::Run(Config {
+    Ok(Parsed::Run(Box::new(Config {
         name: name.clone(),
         command,
         mode,
@@ -293,7 +293,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Parsed> {
         cert,
         key,
         user,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -307,7 +307,7 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         match run(args) {
-            Ok(Parsed::Run(c)) => c,
+            Ok(Parsed::Run(c)) => *c,
             other => panic!("{other:?}"),
         }
     }

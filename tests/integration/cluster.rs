@@ -37,7 +37,11 @@ fn start_holding(mut cmd: Command) -> (Child, String) {
     BufReader::new(out)
         .read_line(&mut line)
         .expect("read the holder's line");
-    assert!(!line.is_empty(), "the holder ended before it held the lock: {}", stderr_of(&mut child));
+    assert!(
+        !line.is_empty(),
+        "the holder ended before it held the lock: {}",
+        stderr_of(&mut child)
+    );
     (child, line.trim_end().to_owned())
 }
 
@@ -102,7 +106,9 @@ fn nonblock_and_timeout_leave_no_waiting_key() {
     let (h, _) = holder(&etcd, &s, &[], "job");
     let held = etcd.keys("job/");
     assert_eq!(held.len(), 1, "{held:?}");
-    let out = cluster(&etcd, &s, &["-n", "job", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-n", "job", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 1);
     assert!(out.stderr.is_empty());
     let out = cluster(&etcd, &s, &["-n", "-E", "7", "--verbose", "job", "true"])
@@ -123,7 +129,9 @@ fn nonblock_and_timeout_leave_no_waiting_key() {
     assert_eq!((code, err.as_str()), (0, ""));
     // Released: the key went with the revoked lease.
     assert!(etcd.keys("job/").is_empty());
-    let out = cluster(&etcd, &s, &["-n", "job", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-n", "job", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 0);
 }
 
@@ -133,25 +141,44 @@ fn etcdctl_lock_and_lockkit_exclude_each_other() {
     // etcdctl holds: lockkit -n is refused.
     // (etcdctl passes no stdin to its command: it sleeps until killed.)
     let mut theirs = etcd.etcdctl_cmd(&[
-        "lock", "--ttl", "2", "mixed", "--", "sh", "-c", "echo held; exec sleep 600",
+        "lock",
+        "--ttl",
+        "2",
+        "mixed",
+        "--",
+        "sh",
+        "-c",
+        "echo held; exec sleep 600",
     ]);
     theirs.current_dir(s.dir()).process_group(0);
     let (mut t, _) = start_holding(theirs);
-    let out = cluster(&etcd, &s, &["-n", "mixed", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-n", "mixed", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 1);
     kill_group(&mut t);
     // Its lease lingers until its TTL: lockkit waits for it.
-    let out = cluster(&etcd, &s, &["mixed", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["mixed", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 0);
     // lockkit holds: etcdctl waits (its own --timeout is not a lock
     // timeout, so look at the queue instead: a second key, not first).
     let (h, _) = holder(&etcd, &s, &[], "mixed");
     let mut waiting = etcd.etcdctl_cmd(&["lock", "mixed", "--", "true"]);
-    waiting.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    waiting
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
     let mut w = waiting.spawn().expect("etcdctl lock");
     let pid = w.id();
-    watch_until(pid, LIMIT, "etcdctl queues", || etcd.keys("mixed/").len() == 2);
-    assert!(wait_within(&mut w, Duration::ZERO).is_none(), "etcdctl took a held lock");
+    watch_until(pid, LIMIT, "etcdctl queues", || {
+        etcd.keys("mixed/").len() == 2
+    });
+    assert!(
+        wait_within(&mut w, Duration::ZERO).is_none(),
+        "etcdctl took a held lock"
+    );
     drop(finish(h));
     assert!(wait_bounded(&mut w, LIMIT, "etcdctl lock").success());
 }
@@ -161,7 +188,9 @@ fn the_command_gets_the_key_revision_and_fencing_token() {
     let Some((s, etcd)) = setup() else { return };
     let show = "echo \"$ETCD_LOCK_KEY $ETCD_LOCK_REV $LOCKKIT_FENCING_TOKEN ${LOCKKIT_SLOT-none}\"";
     let run = || {
-        let out = cluster(&etcd, &s, &["env", "sh", "-c", show]).output().expect("run");
+        let out = cluster(&etcd, &s, &["env", "sh", "-c", show])
+            .output()
+            .expect("run");
         assert!(out.status.success());
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let f: Vec<String> = line.split(' ').map(str::to_owned).collect();
@@ -194,7 +223,12 @@ fn slots_hold_n_at_once_with_distinct_slot_numbers() {
     let out = cluster(&etcd, &s, &["--slots", "3", "-n", "pool", "true"])
         .output()
         .expect("run");
-    assert_eq!(code_of(out.status), 65, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code_of(out.status),
+        65,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--slots 2"));
     drop(finish(a));
     let (c, lc) = holder(&etcd, &s, &["--slots", "2"], "pool");
@@ -208,14 +242,20 @@ fn readers_share_and_writers_exclude() {
     let Some((s, etcd)) = setup() else { return };
     let (r1, _) = holder(&etcd, &s, &["-s"], "rw");
     let (r2, _) = holder(&etcd, &s, &["-s"], "rw");
-    let out = cluster(&etcd, &s, &["-x", "-n", "rw", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-x", "-n", "rw", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 1);
-    let out = cluster(&etcd, &s, &["-n", "rw", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-n", "rw", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 1);
     drop(finish(r1));
     drop(finish(r2));
     let (w, _) = holder(&etcd, &s, &["-x"], "rw");
-    let out = cluster(&etcd, &s, &["-s", "-n", "rw", "true"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["-s", "-n", "rw", "true"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 1);
     drop(finish(w));
 }
@@ -311,7 +351,10 @@ fn unreachable_etcd_is_81_and_names_the_endpoints() {
         .expect("run");
     assert_eq!(code_of(out.status), 81);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&dead) && err.starts_with("lockkit cluster: cannot reach etcd"), "{err}");
+    assert!(
+        err.contains(&dead) && err.starts_with("lockkit cluster: cannot reach etcd"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -325,7 +368,12 @@ fn a_dead_endpoint_among_several_is_skipped() {
         .current_dir(s.dir())
         .output()
         .expect("run");
-    assert_eq!(code_of(out.status), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code_of(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -345,7 +393,9 @@ fn options_a_lease_cannot_have_are_usage_errors() {
 #[test]
 fn the_exit_status_is_the_commands() {
     let Some((s, etcd)) = setup() else { return };
-    let out = cluster(&etcd, &s, &["job", "-c", "exit 3"]).output().expect("run");
+    let out = cluster(&etcd, &s, &["job", "-c", "exit 3"])
+        .output()
+        .expect("run");
     assert_eq!(code_of(out.status), 3);
     assert!(etcd.keys("job/").is_empty());
 }

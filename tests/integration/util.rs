@@ -1354,12 +1354,14 @@ pub fn free_port() -> u16 {
 
 /// etcd and etcdctl, or a skip.
 pub fn etcd_or_skip() -> bool {
-    let ok = [("etcd", "--version"), ("etcdctl", "version")].iter().all(|(t, v)| {
-        Command::new(t)
-            .arg(v)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
+    let ok = [("etcd", "--version"), ("etcdctl", "version")]
+        .iter()
+        .all(|(t, v)| {
+            Command::new(t)
+                .arg(v)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
     if !ok {
         skip("etcd and etcdctl are not installed (Debian: etcd-server, etcd-client)");
     }
@@ -1394,7 +1396,12 @@ impl EtcdMember {
         let mut cmd = Command::new("etcd");
         cmd.args(["--name", &self.name, "--data-dir"])
             .arg(&self.data_dir)
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
             .args(["--listen-peer-urls", &self.peer_url])
             .args(["--initial-advertise-peer-urls", &self.peer_url])
             .args(["--initial-cluster", &self.initial_cluster])

@@ -213,9 +213,8 @@ const fn help(out: &mut Out) {
             out.str("    ");
         }
         out.str("--");
-        match o.shown_long() {
-            Some(l) => out.str(l),
-            None => {}
+        if let Some(l) = o.shown_long() {
+            out.str(l);
         }
         if let crate::opts::Value::Required(v) = o.value {
             out.str(" <");

@@ -28,7 +28,7 @@ pub mod client;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -649,10 +649,9 @@ fn recv(rx: &Receiver<Event>, wait: Wait) -> Option<Event> {
     match wait {
         Wait::Forever => rx.recv().ok(),
         Wait::Now => rx.try_recv().ok(),
-        Wait::Until(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        },
+        Wait::Until(at) => rx
+            .recv_timeout(at.saturating_duration_since(Instant::now()))
+            .ok(),
     }
 }
 
