@@ -399,3 +399,229 @@ fn the_exit_status_is_the_commands() {
     assert_eq!(code_of(out.status), 3);
     assert!(etcd.keys("job/").is_empty());
 }
+
+#[test]
+fn killing_the_leader_of_three_loses_nothing() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let mut etcd = Etcd::cluster(&s, 3, &[]);
+    let (h, _) = holder(&etcd, &s, &["--ttl", "3", "--grace", "1"], "trio");
+    let leader = etcd.leader();
+    etcd.members[leader].kill();
+    // A waiter that waits longer than the TTL: had the holder's lease
+    // lapsed, it would get the lock; it must time out instead.
+    let out = cluster(&etcd, &s, &["-w", "6", "trio", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        code_of(out.status),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, err) = finish(h);
+    assert_eq!((code, err.as_str()), (0, ""));
+}
+
+#[test]
+fn a_restarted_member_never_makes_a_second_holder() {
+    let Some((s, mut etcd)) = setup() else { return };
+    // Each command notes that it is inside; one finding another inside
+    // is a second holder.
+    let script = "trap 'rm -f inside; exit 1' TERM; set -C; \
+                  { : > inside; } 2>/dev/null || echo double >> bad; echo ready; \
+                  cat >/dev/null; rm -f inside";
+    let (h, _) = start_holding(cluster(
+        &etcd,
+        &s,
+        &["--ttl", "3", "--grace", "1", "one", "sh", "-c", script],
+    ));
+    let mut waiter = cluster(
+        &etcd,
+        &s,
+        &["--ttl", "3", "--grace", "1", "one", "sh", "-c", script],
+    );
+    waiter
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut w = waiter.spawn().expect("waiter");
+    watch_until(w.id(), LIMIT, "the waiter queues", || {
+        etcd.keys("one/").len() == 2
+    });
+    etcd.members[0].restart();
+    etcd.wait_ready();
+    let (code, _) = finish(h);
+    assert!(code == 0 || code == 79, "holder: {code}");
+    let st = wait_bounded(&mut w, LIMIT, "the waiter");
+    assert!(matches!(code_of(st), 0 | 79 | 81), "waiter: {st:?}");
+    assert!(!s.exists("bad"), "two holders at once");
+}
+
+/// Make a CA, a server certificate for 127.0.0.1 and a client certificate
+/// with openssl: the file names (ca, server cert, server key, client cert,
+/// client key).
+fn certificates(s: &Scratch) -> Option<[String; 5]> {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip("openssl is not installed");
+        return None;
+    }
+    s.write(
+        "san.cnf",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    );
+    let script = "set -e
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca
+        for who in server client; do
+          openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr -subj /CN=$who
+          openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $who.pem -days 2 -extfile san.cnf
+        done";
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(s.dir())
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = |f: &str| s.path(f).to_string_lossy().into_owned();
+    Some([
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key"),
+        p("client.pem"),
+        p("client.key"),
+    ])
+}
+
+#[test]
+fn tls_with_client_certificates() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let Some([ca, cert, key, ccert, ckey]) = certificates(&s) else {
+        return;
+    };
+    let extra: Vec<String> = [
+        "--cert-file",
+        &cert,
+        "--key-file",
+        &key,
+        "--trusted-ca-file",
+        &ca,
+        "--client-cert-auth",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let etcd = Etcd::cluster(&s, 1, &extra);
+    assert!(etcd.endpoints().starts_with("https://"));
+    let ok = cluster(
+        &etcd,
+        &s,
+        &[
+            "--cacert", &ca, "--cert", &ccert, "--key", &ckey, "tls", "true",
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(
+        code_of(ok.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Without a client certificate the server refuses the handshake.
+    let no = cluster(&etcd, &s, &["--cacert", &ca, "tls", "true"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        code_of(no.status),
+        81,
+        "{}",
+        String::from_utf8_lossy(&no.stderr)
+    );
+    // Without the CA, the server is not trusted.
+    let untrusted = cluster(
+        &etcd,
+        &s,
+        &["--cert", &ccert, "--key", &ckey, "tls", "true"],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(code_of(untrusted.status), 81);
+}
+
+#[test]
+fn user_and_password() {
+    let Some((s, mut etcd)) = setup() else { return };
+    for args in [
+        vec!["user", "add", "root:rootpw", "--interactive=false"],
+        vec!["user", "grant-role", "root", "root"],
+        vec!["auth", "enable"],
+    ] {
+        let out = etcd.etcdctl(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    etcd.ctl_args.push("--user=root:rootpw".into());
+    s.write("pw", "rootpw\n");
+    let ok = cluster(
+        &etcd,
+        &s,
+        &["--user", "root", "--password-file", "pw", "auth", "true"],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(
+        code_of(ok.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let env = cluster(&etcd, &s, &["--user", "root", "auth", "true"])
+        .env("LOCKKIT_ETCD_PASSWORD", "rootpw")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(
+        code_of(env.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    s.write("bad", "nope\n");
+    let bad = cluster(
+        &etcd,
+        &s,
+        &["--user", "root", "--password-file", "bad", "auth", "true"],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(
+        code_of(bad.status),
+        69,
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let none = cluster(&etcd, &s, &["auth", "true"]).output().expect("run");
+    assert_eq!(
+        code_of(none.status),
+        69,
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    assert!(etcd.keys("auth/").is_empty());
+}

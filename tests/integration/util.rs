@@ -1383,6 +1383,8 @@ pub struct EtcdMember {
 /// A running etcd cluster (one member or more), stopped when dropped.
 pub struct Etcd {
     pub members: Vec<EtcdMember>,
+    /// Arguments etcdctl needs (TLS files, a user).
+    pub ctl_args: Vec<String>,
 }
 
 impl EtcdMember {
@@ -1463,7 +1465,20 @@ impl Etcd {
             m.initial_cluster = initial.join(",");
             m.start("new");
         }
-        let etcd = Etcd { members };
+        let ctl_args = if extra.iter().any(|a| a == "--cert-file") {
+            let at = |flag: &str| {
+                let i = extra.iter().position(|a| a == flag).expect(flag);
+                extra[i + 1].clone()
+            };
+            vec![
+                format!("--cacert={}", at("--trusted-ca-file")),
+                format!("--cert={}", at("--cert-file")),
+                format!("--key={}", at("--key-file")),
+            ]
+        } else {
+            Vec::new()
+        };
+        let etcd = Etcd { members, ctl_args };
         etcd.wait_ready();
         etcd
     }
@@ -1482,7 +1497,13 @@ impl Etcd {
     pub fn wait_ready(&self) {
         let start = Instant::now();
         loop {
-            let out = self.etcdctl(&["endpoint", "health", "--command-timeout=1s"]);
+            let mut args = vec!["endpoint", "health", "--command-timeout=1s"];
+            let user = self.ctl_args.iter().any(|a| a.starts_with("--user"));
+            if user {
+                // Health needs no user; a member that answers will do.
+                args[1] = "status";
+            }
+            let out = self.etcdctl(&args);
             if out.status.success() {
                 return;
             }
@@ -1509,6 +1530,7 @@ impl Etcd {
         cmd.env("ETCDCTL_API", "3")
             .env_remove("ETCDCTL_ENDPOINTS")
             .arg(format!("--endpoints={}", self.endpoints()))
+            .args(&self.ctl_args)
             .args(args);
         cmd
     }
