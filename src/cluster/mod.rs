@@ -131,6 +131,8 @@ fn not_taken(prog: &Prog, config: &Config, e: LeaseError) -> Error {
             },
         ),
         LeaseError::Sys(e) => Error::errno(EX_OSERR, &prog.name, "cannot start a thread", e),
+        // The lease is revoked: die of the signal, as if never handled.
+        LeaseError::Interrupted(sig) => crate::lock::supervise::die_of(sig),
     }
 }
 

@@ -625,3 +625,27 @@ fn user_and_password() {
     );
     assert!(etcd.keys("auth/").is_empty());
 }
+
+#[test]
+fn a_waiter_stopped_by_a_signal_leaves_no_key() {
+    let Some((s, etcd)) = setup() else { return };
+    let (h, _) = holder(&etcd, &s, &[], "sig");
+    let mut waiter = cluster(&etcd, &s, &["sig", "true"]);
+    waiter
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut w = waiter.spawn().expect("waiter");
+    watch_until(w.id(), LIMIT, "the waiter queues", || {
+        etcd.keys("sig/").len() == 2
+    });
+    send_signal(w.id(), libc::SIGTERM);
+    let st = wait_bounded(&mut w, LIMIT, "the waiter");
+    assert_eq!(code_of(st), 128 + libc::SIGTERM);
+    assert_eq!(
+        etcd.keys("sig/").len(),
+        1,
+        "the waiter's key was left behind"
+    );
+    drop(finish(h));
+}

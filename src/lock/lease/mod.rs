@@ -86,6 +86,9 @@ pub enum LeaseError {
     },
     /// A pipe or thread could not be made.
     Sys(Errno),
+    /// A stop signal came while waiting (the lease is revoked: the tool
+    /// dies of it).
+    Interrupted(libc::c_int),
 }
 
 impl From<EtcdError> for LeaseError {
@@ -150,6 +153,33 @@ enum Event {
     /// The key we waited for was deleted.
     Deleted,
     Lost(Why),
+    /// A stop signal was noted.
+    Signal,
+}
+
+/// Signals that end a wait: the lease is revoked first, so that no waiting
+/// key holds up the queue until its TTL runs out.
+const STOP_SIGNALS: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Tell `tx` when a noted signal arrives (one message; the thread then
+/// ends, leaving the signal to be taken).
+fn on_signal(noted: &super::noted::Noted, tx: Sender<Event>) -> Result<(), LeaseError> {
+    let Some(fd) = noted.wake_fd_owned() else {
+        return Ok(());
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            while let Err(Errno::INTR) = rustix::event::poll(&mut fds, None) {}
+            let _ = tx.send(Event::Signal);
+        })
+        .map(drop)
+        .map_err(|_| LeaseError::Sys(Errno::AGAIN))
 }
 
 /// The lease: its id, and the threads keeping it.
@@ -454,6 +484,10 @@ impl Lease {
             .wake
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+        let noted = (wait != Wait::Now).then(|| super::noted::Noted::install(STOP_SIGNALS));
+        if let Some(n) = &noted {
+            on_signal(n, tx.clone())?;
+        }
         if let Some(why) = session.shared.why() {
             return Err(LeaseError::Lost(why));
         }
@@ -511,6 +545,10 @@ impl Lease {
             match event {
                 Some(Event::Deleted) => {}
                 Some(Event::Lost(why)) => return Err(LeaseError::Lost(why)),
+                Some(Event::Signal) => {
+                    let sig = noted.as_ref().and_then(|n| n.take().into_iter().next());
+                    return Err(LeaseError::Interrupted(sig.unwrap_or(libc::SIGTERM)));
+                }
                 None => return Err(LeaseError::TimedOut),
             }
             if !exists(&self.client, &key, None)? {
