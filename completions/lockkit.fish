@@ -97,4 +97,6 @@ complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'h' -l hel
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -f -a '(__fish_complete_directories (commandline -ct))'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l json -d 'Print one JSON document (schema in lockkit(1))'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l kind -d 'Look at fd locks (fd), judge a lock file (file), or decide (auto)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cluster -d 'The targets are lockkit cluster lock names in etcd: holders and queue'
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l endpoints -d 'With --cluster: etcd endpoints (default $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from status' -s 'h' -l help -d 'Print help (see more with \'--help\')'

@@ -649,3 +649,49 @@ fn a_waiter_stopped_by_a_signal_leaves_no_key() {
     );
     drop(finish(h));
 }
+
+#[test]
+fn status_shows_the_holder_and_the_queue() {
+    let Some((s, etcd)) = setup() else { return };
+    let status = |name: &str| {
+        Command::new(lockkit_bin())
+            .args([
+                "status",
+                "--cluster",
+                "--endpoints",
+                &etcd.endpoints(),
+                name,
+            ])
+            .env("TZ", "UTC")
+            .output()
+            .expect("lockkit status")
+    };
+    let free = status("st");
+    assert_eq!(code_of(free.status), 1);
+    assert_eq!(String::from_utf8_lossy(&free.stdout), "st: free\n");
+    let (h, _) = holder(&etcd, &s, &[], "st");
+    let mut waiter = cluster(&etcd, &s, &["st", "true"]);
+    waiter
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut w = waiter.spawn().expect("waiter");
+    watch_until(w.id(), LIMIT, "the waiter queues", || {
+        etcd.keys("st/").len() == 2
+    });
+    let out = status("st");
+    assert_eq!(code_of(out.status), 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&format!("st: held by pid {} on ", h.id())),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("st: waiting: pid {} on ", w.id())),
+        "{text}"
+    );
+    drop(finish(h));
+    assert!(wait_bounded(&mut w, LIMIT, "the waiter").success());
+}

@@ -806,3 +806,66 @@ pub fn prompt_password(prompt: &str) -> Option<String> {
     let _ = tcsetattr(&tty, OptionalActions::Flush, &saved);
     read.then(|| String::from_utf8_lossy(&line).into_owned())
 }
+
+/// One key of a name's queue, as `lockkit status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub create_revision: i64,
+    pub lease: i64,
+    /// It holds the lock (else it waits).
+    pub holds: bool,
+    /// What lockkit wrote in the value (None: another tool's key, e.g.
+    /// etcdctl's, whose value is empty).
+    pub host: Option<String>,
+    pub pid: Option<u64>,
+    /// Unix time at which it queued.
+    pub since: Option<u64>,
+    pub shared: bool,
+    pub slot: Option<u64>,
+}
+
+/// Every key of `name`, in queue order, with who holds and who waits (by
+/// the same rules the waiters apply).
+pub fn queue(client: &Client, name: &[u8]) -> Result<Vec<Entry>, EtcdError> {
+    let mut prefix = name.to_vec();
+    prefix.push(b'/');
+    let v = client.call(
+        "/v3/kv/range",
+        &json!({"key": b64(&prefix), "range_end": b64(&prefix_end(&prefix)),
+            "sort_order": "ASCEND", "sort_target": "CREATE"}),
+    )?;
+    let mut readers = prefix.clone();
+    readers.extend_from_slice(b"read/");
+    let raw = v
+        .get("kvs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut writer_before = false;
+    for (i, kv) in raw.iter().enumerate() {
+        let key = bytes(kv, "key");
+        let value: Value = serde_json::from_slice(&bytes(kv, "value")).unwrap_or(Value::Null);
+        let shared = key.starts_with(&readers);
+        let slots = value.get("slots").and_then(Value::as_u64);
+        let holds = match (shared, slots) {
+            (true, _) => !writer_before,
+            (false, Some(n)) => (i as u64) < n,
+            (false, None) => i == 0,
+        };
+        writer_before |= !shared;
+        out.push(Entry {
+            key,
+            create_revision: int(kv, "create_revision"),
+            lease: int(kv, "lease"),
+            holds,
+            host: value.get("host").and_then(Value::as_str).map(str::to_owned),
+            pid: value.get("pid").and_then(Value::as_u64),
+            since: value.get("since").and_then(Value::as_u64),
+            shared,
+            slot: value.get("slot").and_then(Value::as_u64),
+        });
+    }
+    Ok(out)
+}
