@@ -96,8 +96,6 @@ fn exclusion_with_etcdctl_lock_workers_exact_counter() {
         w.join().expect("worker thread");
     }
     assert_eq!(s.read("count").trim(), (4 * rounds).to_string());
-    // Every lockkit lease was revoked; etcdctl's linger until their TTL.
-    assert!(!etcd.keys("counter/").is_empty() || etcd.keys("counter/").is_empty());
 }
 
 #[test]
