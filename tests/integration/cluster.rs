@@ -693,3 +693,26 @@ fn status_shows_the_holder_and_the_queue() {
     drop(finish(h));
     assert!(wait_bounded(&mut w, LIMIT, "the waiter").success());
 }
+
+#[test]
+fn a_revoked_lease_stops_the_command() {
+    let Some((s, etcd)) = setup() else { return };
+    let (mut h, pid) = long_holder(&etcd, &s, &[], "echo $$; exec sleep 600");
+    let keys = etcd.keys("victim/");
+    let lease = keys[0].rsplit('/').next().expect("lease hex").to_owned();
+    let out = etcd.etcdctl(&["lease", "revoke", &lease]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = wait_bounded(&mut h, LIMIT, "lockkit cluster after the revoke");
+    assert_eq!(code_of(st), 79);
+    // The key goes with the lease: the watch or the keep-alive says so first.
+    let err = stderr_of(&mut h);
+    assert!(
+        err.contains("lost (its key was deleted)") || err.contains("revoked"),
+        "{err}"
+    );
+    assert!(ended(pid));
+}

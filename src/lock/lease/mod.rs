@@ -235,6 +235,9 @@ impl Session {
     }
 }
 
+/// gRPC's NOT_FOUND: etcd's "requested lease not found".
+const NOT_FOUND: i64 = 5;
+
 /// Renew the lease until told to stop, or until it is lost.
 fn keep_alive(
     client: &Client,
@@ -269,11 +272,16 @@ fn keep_alive(
                 last_good = sent;
                 next = sent + every;
             }
-            // A missing TTL is 0: the lease is gone.
-            Ok(_) | Err(EtcdError::Refused { .. }) => {
+            // A missing TTL is 0: the lease is gone; so is an unknown lease.
+            Ok(_)
+            | Err(EtcdError::Refused {
+                code: NOT_FOUND, ..
+            }) => {
                 shared.lose(Why::LeaseGone);
                 return;
             }
+            // Anything else (no leader during an election, a member going
+            // away, a timeout) is not a loss: try again until the deadline.
             Err(_) => next = (Instant::now() + retry).min(deadline),
         }
     }
