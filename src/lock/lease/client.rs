@@ -201,6 +201,10 @@ impl Client {
                 // Never through an HTTP proxy from the environment: it
                 // could buffer a watch's stream.
                 .proxy(None)
+                // Answers are small JSON: ureq's 128 KiB buffers per
+                // connection would be most of a waiting process's memory.
+                .input_buffer_size(16 * 1024)
+                .output_buffer_size(16 * 1024)
                 .user_agent("lockkit")
         };
         let agent = base()

@@ -528,7 +528,7 @@ impl Lease {
         }
 
         loop {
-            let (blocker, at) = self.blocker(&prefix, create)?;
+            let (blocker, at) = self.blocker(&prefix, &key, create)?;
             rev = rev.max(at);
             let Some((watch_key, range_end)) = blocker else {
                 break;
@@ -559,9 +559,6 @@ impl Lease {
                 }
                 None => return Err(LeaseError::TimedOut),
             }
-            if !exists(&self.client, &key, None)? {
-                return Err(LeaseError::Lost(Why::KeyDeleted));
-            }
         }
         let slot = match self.mode {
             Mode::Slots(n) => Some(self.claim_slot(&prefix, &key, session, n)?),
@@ -571,56 +568,69 @@ impl Lease {
     }
 
     /// What stands in our way: the key (or range) to watch for a deletion,
-    /// and the revision the answer was true at. None: the lock is ours.
+    /// and the revision the answer was true at. None: the lock is ours. One
+    /// transaction of reads (one round trip, one revision), which also
+    /// says whether our own key is still there.
     #[allow(clippy::type_complexity)]
     fn blocker(
         &self,
         prefix: &[u8],
+        key: &[u8],
         create: i64,
     ) -> Result<(Option<(Vec<u8>, Option<Vec<u8>>)>, i64), LeaseError> {
         let end = prefix_end(prefix);
-        let last_before = |from: &[u8], to: &[u8]| -> Result<(Option<Kv>, i64), EtcdError> {
-            let v = self.client.call(
-                "/v3/kv/range",
-                &json!({"key": b64(from), "range_end": b64(to), "limit": "1",
-                    "sort_order": "DESCEND", "sort_target": "CREATE", "keys_only": true,
-                    "max_create_revision": (create - 1).to_string()}),
-            )?;
-            let rev = v.get("header").map_or(0, |h| int(h, "revision"));
-            Ok((kvs(&v).into_iter().next(), rev))
+        let last_before = |from: &[u8], to: &[u8]| {
+            json!({"request_range": {"key": b64(from), "range_end": b64(to), "limit": "1",
+                "sort_order": "DESCEND", "sort_target": "CREATE", "keys_only": true,
+                "max_create_revision": (create - 1).to_string()}})
         };
+        let mut readers = prefix.to_vec();
+        readers.extend_from_slice(b"read/");
+        let mut reads = vec![json!({"request_range": {"key": b64(key), "keys_only": true}})];
         match self.mode {
-            Mode::Exclusive => {
-                let (kv, rev) = last_before(prefix, &end)?;
-                Ok((kv.map(|kv| (kv.key, None)), rev))
-            }
+            Mode::Exclusive => reads.push(last_before(prefix, &end)),
+            // Writers: every key under the prefix but the readers'.
             Mode::Shared => {
-                // Writers: every key under the prefix but the readers'.
-                let mut readers = prefix.to_vec();
-                readers.extend_from_slice(b"read/");
-                let (a, r1) = last_before(prefix, &readers)?;
-                let (b, r2) = last_before(&prefix_end(&readers), &end)?;
-                let last = [a, b].into_iter().flatten().max_by_key(|kv| kv.create);
-                Ok((last.map(|kv| (kv.key, None)), r1.max(r2)))
+                reads.push(last_before(prefix, &readers));
+                reads.push(last_before(&prefix_end(&readers), &end));
             }
-            Mode::Slots(n) => {
-                // Fewer than n keys before ours: ours is among the first n.
-                // (A range's count ignores its revision filters: list.)
-                let v = self.client.call(
-                    "/v3/kv/range",
-                    &json!({"key": b64(prefix), "range_end": b64(&end), "keys_only": true,
-                        "sort_order": "ASCEND", "sort_target": "CREATE",
-                        "limit": n.to_string()}),
-                )?;
-                let rev = v.get("header").map_or(0, |h| int(h, "revision"));
-                if kvs(&v).iter().any(|kv| kv.create == create) {
-                    Ok((None, rev))
+            // Fewer than n keys before ours: ours is among the first n.
+            // (A range's count ignores its revision filters: list.)
+            Mode::Slots(n) => reads.push(json!({"request_range": {"key": b64(prefix),
+                "range_end": b64(&end), "keys_only": true, "sort_order": "ASCEND",
+                "sort_target": "CREATE", "limit": n.to_string()}})),
+        }
+        let v = self.client.call("/v3/kv/txn", &json!({"success": reads}))?;
+        let rev = v.get("header").map_or(0, |h| int(h, "revision"));
+        let ranges: Vec<Vec<Kv>> = v
+            .get("responses")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .map(|x| x.get("response_range").map(kvs).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ranges.first().is_none_or(Vec::is_empty) {
+            return Err(LeaseError::Lost(Why::KeyDeleted));
+        }
+        let found = &ranges[1..];
+        let blocker = match self.mode {
+            Mode::Exclusive | Mode::Shared => found
+                .iter()
+                .flatten()
+                .max_by_key(|kv| kv.create)
+                .map(|kv| (kv.key.clone(), None)),
+            Mode::Slots(_) => {
+                if found.iter().flatten().any(|kv| kv.create == create) {
+                    None
                 } else {
                     // Any deletion under the name may be our turn.
-                    Ok((Some((prefix.to_vec(), Some(end))), rev))
+                    Some((prefix.to_vec(), Some(end)))
                 }
             }
-        }
+        };
+        Ok((blocker, rev))
     }
 
     /// Every key of the name created before ours must be a semaphore with
