@@ -716,3 +716,16 @@ fn a_revoked_lease_stops_the_command() {
     );
     assert!(ended(pid));
 }
+
+#[test]
+fn a_disabled_gateway_is_named() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let s = Scratch::new();
+    let etcd = Etcd::cluster(&s, 1, &["--enable-grpc-gateway=false".to_owned()]);
+    let out = cluster(&etcd, &s, &["gw", "true"]).output().expect("run");
+    assert_eq!(code_of(out.status), 81);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not serve etcd's JSON gateway"), "{err}");
+}
