@@ -195,6 +195,8 @@ fn locked(prog: &Prog, config: &Config, io: &mut Stdio) -> Result<u8> {
 
 fn run_command(prog: &Prog, config: &Config, mut held: lease::HeldLease) -> Result<u8> {
     let mut cmd = Command::new(&config.command);
+    // The password was for etcd, not for the command and all it starts.
+    cmd.env("LOCKKIT_ETCD_PASSWORD", None);
     let key = OsStr::from_bytes(held.key()).to_owned();
     cmd.env("ETCD_LOCK_KEY", Some(&key));
     cmd.env(

@@ -589,11 +589,22 @@ fn user_and_password() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let env = cluster(&etcd, &s, &["--user", "root", "auth", "true"])
-        .env("LOCKKIT_ETCD_PASSWORD", "rootpw")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let env = cluster(
+        &etcd,
+        &s,
+        &[
+            "--user",
+            "root",
+            "auth",
+            "sh",
+            "-c",
+            "[ -z \"$LOCKKIT_ETCD_PASSWORD\" ]",
+        ],
+    )
+    .env("LOCKKIT_ETCD_PASSWORD", "rootpw")
+    .stdin(Stdio::null())
+    .output()
+    .expect("run");
     assert_eq!(
         code_of(env.status),
         0,
