@@ -406,6 +406,30 @@ fn killing_the_leader_of_three_loses_nothing() {
     let s = Scratch::new();
     let mut etcd = Etcd::cluster(&s, 3, &[]);
     let (h, _) = holder(&etcd, &s, &["--ttl", "3", "--grace", "1"], "trio");
+    // Two waiters, queued one after the other: they must keep their order.
+    let mut waiters = Vec::new();
+    for (i, who) in ["first", "second"].iter().enumerate() {
+        let mut w = cluster(
+            &etcd,
+            &s,
+            &[
+                "--ttl",
+                "3",
+                "--grace",
+                "1",
+                "trio",
+                "sh",
+                "-c",
+                &format!("echo {who} >> order"),
+            ],
+        );
+        w.stdin(Stdio::null()).stdout(Stdio::null());
+        let w = w.spawn().expect("waiter");
+        watch_until(w.id(), LIMIT, "the waiter queues", || {
+            etcd.keys("trio/").len() == i + 2
+        });
+        waiters.push(w);
+    }
     let leader = etcd.leader();
     etcd.members[leader].kill();
     // A waiter that waits longer than the TTL: had the holder's lease
@@ -421,6 +445,11 @@ fn killing_the_leader_of_three_loses_nothing() {
     );
     let (code, err) = finish(h);
     assert_eq!((code, err.as_str()), (0, ""));
+    for mut w in waiters {
+        let st = wait_bounded(&mut w, LIMIT, "a waiter");
+        assert!(st.success(), "{}", stderr_of(&mut w));
+    }
+    assert_eq!(s.read("order"), "first\nsecond\n");
 }
 
 #[test]
