@@ -137,10 +137,10 @@ _lockkit_status() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     case $prev in
-        --kind|--endpoints) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        --kind|--endpoints|--cacert|--cert|--key|--password-file|--user) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--json --kind --cluster --endpoints -h --help' -- "$cur"))
+        COMPREPLY=($(compgen -W '--json --kind --cluster --endpoints --cacert --cert --key --password-file --user -h --help' -- "$cur"))
     fi
 }
 

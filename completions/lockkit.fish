@@ -99,4 +99,9 @@ complete -c lockkit -n '__fish_seen_subcommand_from status' -l json -d 'Print on
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l kind -d 'Look at fd locks (fd), judge a lock file (file), or decide (auto)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l cluster -d 'The targets are lockkit cluster lock names in etcd: holders and queue'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l endpoints -d 'With --cluster: etcd endpoints (default $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cacert -d 'With --cluster: the CA for https endpoints (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cert -d 'With --cluster: a client certificate (PEM), with --key' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l key -d 'With --cluster: the client certificate\'s key (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l password-file -d 'With --cluster and --user: read the password from this file' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l user -d 'With --cluster: the etcd user (password from --password-file, else $LOCKKIT_ETCD_PASSWORD)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from status' -s 'h' -l help -d 'Print help (see more with \'--help\')'

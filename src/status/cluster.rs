@@ -50,9 +50,23 @@ pub fn line(name: &str, e: &Entry) -> String {
     )
 }
 
+fn password(m: &clap::ArgMatches) -> Result<String, String> {
+    match m.get_one::<std::path::PathBuf>("password-file") {
+        Some(path) => std::fs::read(path)
+            .map(|t| {
+                let line = t.split(|&b| b == b'\n').next().unwrap_or_default();
+                String::from_utf8_lossy(line).into_owned()
+            })
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        None => std::env::var("LOCKKIT_ETCD_PASSWORD")
+            .map_err(|_| "--user needs --password-file or LOCKKIT_ETCD_PASSWORD".to_owned()),
+    }
+}
+
 /// Exit 0 when any name is held, 1 when none is, 2 on an error.
-pub fn run(names: &[&OsString], endpoints: Option<&String>, io: &mut Stdio) -> u8 {
-    let endpoints = endpoints
+pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
+    let endpoints = m
+        .get_one::<String>("endpoints")
         .cloned()
         .or_else(|| {
             std::env::var("ETCDCTL_ENDPOINTS")
@@ -60,6 +74,17 @@ pub fn run(names: &[&OsString], endpoints: Option<&String>, io: &mut Stdio) -> u
                 .filter(|e| !e.is_empty())
         })
         .unwrap_or_else(|| "http://127.0.0.1:2379".to_owned());
+    let user = match m.get_one::<String>("user") {
+        Some(name) => match password(m) {
+            Ok(pw) => Some((name.clone(), pw)),
+            Err(e) => {
+                io.err(format!("lockkit status: {e}\n").as_bytes());
+                return TROUBLE;
+            }
+        },
+        None => None,
+    };
+    let file = |name: &str| m.get_one::<std::path::PathBuf>(name).cloned();
     let client = match Client::new(lease::Config {
         endpoints: endpoints
             .split(',')
@@ -71,9 +96,12 @@ pub fn run(names: &[&OsString], endpoints: Option<&String>, io: &mut Stdio) -> u
                 }
             })
             .collect(),
+        cacert: file("cacert"),
+        cert: file("cert"),
+        key: file("key"),
+        user,
         connect_timeout: Duration::from_secs(2),
         call_timeout: Duration::from_secs(5),
-        ..lease::Config::default()
     }) {
         Ok(c) => c,
         Err(e) => {

@@ -93,6 +93,30 @@ pub fn command() -> clap::Command {
                 .requires("cluster")
                 .help("With --cluster: etcd endpoints (default $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379)"),
         )
+        .args(["cacert", "cert", "key", "password-file"].map(|name| {
+            Arg::new(name)
+                .long(name)
+                .value_name("FILE")
+                .requires("cluster")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .value_hint(clap::ValueHint::FilePath)
+                .help(match name {
+                    "cacert" => "With --cluster: the CA for https endpoints (PEM)",
+                    "cert" => "With --cluster: a client certificate (PEM), with --key",
+                    "key" => "With --cluster: the client certificate's key (PEM)",
+                    _ => "With --cluster and --user: read the password from this file",
+                })
+        }))
+        .arg(
+            Arg::new("user")
+                .long("user")
+                .value_name("NAME")
+                .requires("cluster")
+                .help(
+                    "With --cluster: the etcd user (password from --password-file, else \
+                     $LOCKKIT_ETCD_PASSWORD)",
+                ),
+        )
         .arg(
             Arg::new("target")
                 .value_name("TARGET")
@@ -128,7 +152,7 @@ pub fn main(args: &[OsString]) -> u8 {
                     io.err(b"lockkit status: --json does not cover --cluster yet\n");
                     TROUBLE
                 } else {
-                    cluster::run(&targets, m.get_one::<String>("endpoints"), &mut io)
+                    cluster::run(&targets, &m, &mut io)
                 }
             } else {
                 run(&targets, kind, m.get_flag("json"), &mut io)

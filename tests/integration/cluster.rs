@@ -567,6 +567,18 @@ fn tls_with_client_certificates() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let status = Command::new(lockkit_bin())
+        .args(["status", "--cluster", "--endpoints", &etcd.endpoints()])
+        .args(["--cacert", &ca, "--cert", &ccert, "--key", &ckey, "tls"])
+        .output()
+        .expect("lockkit status");
+    assert_eq!(
+        code_of(status.status),
+        1,
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "tls: free\n");
     // Without a client certificate the server refuses the handshake.
     let no = cluster(&etcd, &s, &["--cacert", &ca, "tls", "true"])
         .output()
