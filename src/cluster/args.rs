@@ -240,26 +240,7 @@ pub fn parse(prog: &Prog, args: &[OsString]) -> Result<Parsed> {
     if password_file.is_some() && user.is_none() {
         return Err(usage(prog, "--password-file needs --user"));
     }
-    let endpoints = endpoints
-        .or_else(|| {
-            std::env::var("ETCDCTL_ENDPOINTS")
-                .ok()
-                .filter(|e| !e.is_empty())
-        })
-        .unwrap_or_else(|| "http://127.0.0.1:2379".to_owned());
-    let endpoints: Vec<String> = endpoints
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            if e.contains("://") {
-                e.to_owned()
-            } else {
-                // etcdctl accepts host:port.
-                format!("http://{e}")
-            }
-        })
-        .collect();
+    let endpoints = crate::lock::lease::client::endpoints(endpoints.as_deref());
     if endpoints.is_empty() {
         return Err(usage(prog, "no endpoint given"));
     }

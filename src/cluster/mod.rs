@@ -52,16 +52,12 @@ pub fn run(prog: &Prog, args: &[std::ffi::OsString], io: &mut Stdio) -> Result<u
 
 fn password(prog: &Prog, how: &Password) -> Result<String> {
     match how {
-        Password::File(path) => {
-            let text = std::fs::read(path).map_err(|e| {
-                let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                let mut what = b"cannot read ".to_vec();
-                what.extend_from_slice(path.as_os_str().as_bytes());
-                Error::errno(EX_NOINPUT, &prog.name, what, errno)
-            })?;
-            let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-            Ok(String::from_utf8_lossy(line).into_owned())
-        }
+        Password::File(path) => lease::client::password_from_file(path).map_err(|e| {
+            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+            let mut what = b"cannot read ".to_vec();
+            what.extend_from_slice(path.as_os_str().as_bytes());
+            Error::errno(EX_NOINPUT, &prog.name, what, errno)
+        }),
         Password::EnvOrPrompt => std::env::var("LOCKKIT_ETCD_PASSWORD")
             .ok()
             .or_else(|| lease::prompt_password("etcd password: "))

@@ -52,11 +52,7 @@ pub fn line(name: &str, e: &Entry) -> String {
 
 fn password(m: &clap::ArgMatches) -> Result<String, String> {
     match m.get_one::<std::path::PathBuf>("password-file") {
-        Some(path) => std::fs::read(path)
-            .map(|t| {
-                let line = t.split(|&b| b == b'\n').next().unwrap_or_default();
-                String::from_utf8_lossy(line).into_owned()
-            })
+        Some(path) => lease::client::password_from_file(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display())),
         None => std::env::var("LOCKKIT_ETCD_PASSWORD")
             .map_err(|_| "--user needs --password-file or LOCKKIT_ETCD_PASSWORD".to_owned()),
@@ -65,15 +61,7 @@ fn password(m: &clap::ArgMatches) -> Result<String, String> {
 
 /// Exit 0 when any name is held, 1 when none is, 2 on an error.
 pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
-    let endpoints = m
-        .get_one::<String>("endpoints")
-        .cloned()
-        .or_else(|| {
-            std::env::var("ETCDCTL_ENDPOINTS")
-                .ok()
-                .filter(|e| !e.is_empty())
-        })
-        .unwrap_or_else(|| "http://127.0.0.1:2379".to_owned());
+    let endpoints = lease::client::endpoints(m.get_one::<String>("endpoints").map(String::as_str));
     let user = match m.get_one::<String>("user") {
         Some(name) => match password(m) {
             Ok(pw) => Some((name.clone(), pw)),
@@ -86,16 +74,7 @@ pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
     };
     let file = |name: &str| m.get_one::<std::path::PathBuf>(name).cloned();
     let client = match Client::new(lease::Config {
-        endpoints: endpoints
-            .split(',')
-            .map(|e| {
-                if e.contains("://") {
-                    e.to_owned()
-                } else {
-                    format!("http://{e}")
-                }
-            })
-            .collect(),
+        endpoints,
         cacert: file("cacert"),
         cert: file("cert"),
         key: file("key"),

@@ -75,6 +75,34 @@ impl std::fmt::Display for EtcdError {
     }
 }
 
+/// The endpoints in `text`: comma-separated; `host:port` is
+/// `http://host:port`, as etcdctl takes it. The default when `text` is
+/// None or empty: `$ETCDCTL_ENDPOINTS`, else `http://127.0.0.1:2379`.
+pub fn endpoints(text: Option<&str>) -> Vec<String> {
+    let from_env = std::env::var("ETCDCTL_ENDPOINTS").ok();
+    text.filter(|t| !t.is_empty())
+        .or(from_env.as_deref().filter(|e| !e.is_empty()))
+        .unwrap_or("http://127.0.0.1:2379")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            if e.contains("://") {
+                e.to_owned()
+            } else {
+                format!("http://{e}")
+            }
+        })
+        .collect()
+}
+
+/// A password kept in a file: its first line.
+pub fn password_from_file(path: &std::path::Path) -> std::io::Result<String> {
+    let text = std::fs::read(path)?;
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(String::from_utf8_lossy(line).into_owned())
+}
+
 /// gRPC's code for an expired or unknown auth token.
 const UNAUTHENTICATED: i64 = 16;
 
