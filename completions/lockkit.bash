@@ -3,13 +3,14 @@ _lockkit() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     COMPREPLY=()
     if (( COMP_CWORD == 1 )); then
-        COMPREPLY=($(compgen -W 'flock dotlock lockfile install-links status help -h --help -V --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'flock dotlock lockfile cluster install-links status help -h --help -V --version' -- "$cur"))
         return 0
     fi
     case ${COMP_WORDS[1]} in
         flock) _lockkit_flock ;;
         dotlock) _lockkit_dotlock ;;
         lockfile) _lockkit_lockfile ;;
+        cluster) _lockkit_cluster ;;
         install-links) _lockkit_install_links ;;
         status) _lockkit_status ;;
         help) _lockkit_help ;;
@@ -90,6 +91,39 @@ _lockkit_lockfile() {
     fi
 }
 
+_lockkit_cluster() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    local i=2
+    while (( i < COMP_CWORD )); do
+        case ${COMP_WORDS[i]} in
+            --) (( i++ )); break ;;
+            -w|--timeout|-E|--conflict-exit-code|-c|--command|--slots|--endpoints|--ttl|--grace|--cacert|--cert|--key|--user|--password-file|-[!-]*[wEc]) (( i += 2 )) ;;
+            -?*) (( i++ )) ;;
+            *) break ;;
+        esac
+    done
+    if (( COMP_CWORD > i )); then
+        local c=$(( i + 1 ))
+        case ${COMP_WORDS[c]} in
+            -c|--command) (( COMP_CWORD == c + 1 )) && COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
+        esac
+        if (( COMP_CWORD == c )); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset "$c"
+        fi
+        return 0
+    fi
+    case $prev in
+        -w|--timeout|-[!-]*w|-E|--conflict-exit-code|-[!-]*E|--slots|--endpoints|--ttl|--grace|--cacert|--cert|--key|--user|--password-file) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        -c|--command|-[!-]*c) COMPREPLY=($(compgen -c -- "$cur")); return 0 ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-s --shared -x -e --exclusive -n --nonblock -w --timeout -E --conflict-exit-code -c --command --slots --verbose --endpoints --ttl --grace --cacert --cert --key --user --password-file -h --help -V --version' -- "$cur"))
+    fi
+}
+
 _lockkit_install_links() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
@@ -104,10 +138,10 @@ _lockkit_status() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     case $prev in
-        --kind) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
+        --kind|--endpoints|--cacert|--cert|--key|--password-file|--user) COMPREPLY=("$cur"); compopt -o nospace 2>/dev/null; return 0 ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--json --kind -h --help' -- "$cur"))
+        COMPREPLY=($(compgen -W '--json --kind --cluster --endpoints --cacert --cert --key --password-file --user -h --help' -- "$cur"))
     fi
 }
 

@@ -19,6 +19,7 @@ complete -c lockkit -n '__fish_use_subcommand' -s 'V' -l version -d 'Print versi
 complete -c lockkit -n __fish_use_subcommand -f -a flock -d 'Manage locks from shell scripts (drop-in for util-linux flock(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a dotlock -d 'Create, remove or run a command under a lock file (drop-in for dotlockfile(1))'
 complete -c lockkit -n __fish_use_subcommand -f -a lockfile -d 'Conditionally create lock files, several at once (drop-in for procmail\'s lockfile(1))'
+complete -c lockkit -n __fish_use_subcommand -f -a cluster -d 'Run a command under a lock in etcd, stopping it if the lock is lost'
 complete -c lockkit -n __fish_use_subcommand -f -a install-links -d 'Create the tools\' links (flock, dotlock, …) in a directory'
 complete -c lockkit -n __fish_use_subcommand -f -a status -d 'Say who holds each lock, and who waits for it'
 complete -c lockkit -n __fish_use_subcommand -f -a help -d 'Print this help, or the help of a tool or subcommand'
@@ -71,6 +72,25 @@ complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -o 'mu' -d 'Unlock
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -s 'h' -d 'Print the usage and the options'
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -l help -d 'This help'
 complete -c lockkit -n '__fish_seen_subcommand_from lockfile' -l version -d 'Print lockkit\'s version on standard output'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -f -a '(__fish_complete_subcommand --fcs-skip=3 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file)'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 's' -l shared -d 'Get a shared lock (a reader)'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'x' -s 'e' -l exclusive -d 'Get an exclusive lock (default)'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'n' -l nonblock -d 'Fail rather than wait'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'w' -l timeout -d 'Wait for a limited amount of time' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'E' -l conflict-exit-code -d 'Exit code after conflict or timeout' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'c' -l command -d 'Run a single command string through the shell' -r -f -a '(__fish_complete_command)'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l slots -d 'Take one of n slots (a semaphore)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l verbose -d 'Increase verbosity'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l endpoints -d 'Etcd endpoints, comma-separated' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l ttl -d 'The lease\'s time to live (default 10)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l grace -d 'Lock lost: time between SIGTERM and SIGKILL (default 5)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l cacert -d 'Verify https endpoints with this CA (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l cert -d 'Client certificate (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l key -d 'The client certificate\'s key (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l user -d 'Authenticate as this etcd user' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -l password-file -d 'Read --user\'s password from this file' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'h' -l help -d 'Display this help'
+complete -c lockkit -n '__fish_seen_subcommand_from cluster; and not __fish_lockkit_after_operand 2 -w --timeout -E --conflict-exit-code -c --command --slots --endpoints --ttl --grace --cacert --cert --key --user --password-file' -s 'V' -l version -d 'Display version'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'f' -l force -d 'Replace a file or link that is in the way (atomically; never a directory)'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'n' -l dry-run -d 'Say what would be done, and change nothing'
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'r' -l relative -d 'Make the links relative to DIR instead of absolute'
@@ -78,5 +98,12 @@ complete -c lockkit -n '__fish_seen_subcommand_from install-links' -s 'h' -l hel
 complete -c lockkit -n '__fish_seen_subcommand_from install-links' -f -a '(__fish_complete_directories (commandline -ct))'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l json -d 'Print one JSON document (schema in lockkit(1))'
 complete -c lockkit -n '__fish_seen_subcommand_from status' -l kind -d 'Look at fd locks (fd), judge a lock file (file), or decide (auto)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cluster -d 'The targets are lockkit cluster lock names in etcd: holders and queue'
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l endpoints -d 'With --cluster: etcd endpoints (default $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cacert -d 'With --cluster: the CA for https endpoints (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l cert -d 'With --cluster: a client certificate (PEM), with --key' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l key -d 'With --cluster: the client certificate\'s key (PEM)' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l password-file -d 'With --cluster and --user: read the password from this file' -r -f
+complete -c lockkit -n '__fish_seen_subcommand_from status' -l user -d 'With --cluster: the etcd user (password from --password-file, else $LOCKKIT_ETCD_PASSWORD)' -r -f
 complete -c lockkit -n '__fish_seen_subcommand_from status' -s 'h' -l help -d 'Print help (see more with \'--help\')'
 complete -c lockkit -n '__fish_seen_subcommand_from help' -s 'h' -l help -d 'Print help'

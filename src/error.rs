@@ -33,6 +33,10 @@ pub const LOCK_LOST: u8 = 79;
 /// number for every tool of the suite.
 pub const NO_RESULT: u8 = 80;
 
+/// `lockkit cluster`: no etcd endpoint could be reached (or none serves
+/// the JSON gateway), so the lock could not be had.
+pub const CLUSTER_UNREACHABLE: u8 = 81;
+
 /// A failure: what to print on stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

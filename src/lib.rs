@@ -12,6 +12,7 @@
 
 use std::ffi::OsString;
 
+pub mod cluster;
 pub mod cnum;
 pub mod docs;
 pub mod dotlock;

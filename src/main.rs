@@ -40,7 +40,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 fn dispatch(args: Vec<OsString>) -> u8 {
     let argv0 = args.first().cloned().unwrap_or_else(|| "lockkit".into());
     let invoked_as = basename(&argv0);
-    if let Some(tool) = find_tool(invoked_as) {
+    if let Some(tool) = find_tool(invoked_as).filter(|t| t.linked) {
         let prog = Prog {
             name: invoked_as.to_owned(),
             argv0: argv0.clone(),

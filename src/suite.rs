@@ -21,6 +21,9 @@ pub struct Tool {
     /// Whether a failed write to stdout/stderr changes the exit code at exit
     /// (util-linux's close_stdout does; liblockfile and procmail do not look).
     pub checks_output: bool,
+    /// Whether a link named after it runs it (`lockkit cluster` only:
+    /// `cluster` is too common a name to put on PATH).
+    pub linked: bool,
 }
 
 pub const TOOLS: &[Tool] = &[
@@ -30,6 +33,7 @@ pub const TOOLS: &[Tool] = &[
         about: "Manage locks from shell scripts (drop-in for util-linux flock(1))",
         run: crate::flock::run,
         checks_output: true,
+        linked: true,
     },
     Tool {
         name: "dotlock",
@@ -37,6 +41,7 @@ pub const TOOLS: &[Tool] = &[
         about: "Create, remove or run a command under a lock file (drop-in for dotlockfile(1))",
         run: crate::dotlock::run,
         checks_output: false,
+        linked: true,
     },
     Tool {
         name: "lockfile",
@@ -44,6 +49,15 @@ pub const TOOLS: &[Tool] = &[
         about: "Conditionally create lock files, several at once (drop-in for procmail's lockfile(1))",
         run: crate::lockfile::run,
         checks_output: false,
+        linked: true,
+    },
+    Tool {
+        name: "cluster",
+        aliases: &[],
+        about: "Run a command under a lock in etcd, stopping it if the lock is lost",
+        run: crate::cluster::run,
+        checks_output: false,
+        linked: false,
     },
 ];
 
@@ -51,6 +65,7 @@ pub const TOOLS: &[Tool] = &[
 pub fn link_names() -> impl Iterator<Item = &'static str> {
     TOOLS
         .iter()
+        .filter(|t| t.linked)
         .flat_map(|t| std::iter::once(t.name).chain(t.aliases.iter().copied()))
 }
 

@@ -237,6 +237,11 @@ pub fn lockfile() -> Cmd {
     Cmd::from_defs("lockfile", defs::OPTIONS, defs::OPERANDS)
 }
 
+pub fn cluster() -> Cmd {
+    use crate::cluster::args::defs;
+    Cmd::from_defs("cluster", defs::OPTIONS, defs::OPERANDS)
+}
+
 /// `lockkit`: the suite's clap definition, with each tool's own definition
 /// in place of the pass-through one, so that `lockkit flock -<TAB>`
 /// completes flock's options.
@@ -247,6 +252,7 @@ pub fn lockkit() -> Cmd {
             "flock" => flock(),
             "dotlock" => dotlock(),
             "lockfile" => lockfile(),
+            "cluster" => cluster(),
             _ => continue,
         };
         *sub = Cmd {
@@ -293,6 +299,7 @@ pub fn man_pages() -> Vec<Page> {
         "tool [argument...]\n\
          install-links [--force] [--dry-run] [--relative] DIR\n\
          status [--json] [--kind auto|fd|file] TARGET...\n\
+         cluster [options] NAME command [argument...]\n\
          --help | --version | help [TOPIC]",
         include_str!("../../docs/man/lockkit.1.md"),
         &suite,
@@ -343,6 +350,16 @@ pub fn man_pages() -> Vec<Page> {
              -v | -h | --help | --version",
             include_str!("../../docs/man/lockkit-lockfile.1.md"),
             &lockfile(),
+        ),
+        page(
+            "lockkit-cluster.1",
+            "lockkit-cluster",
+            "run a command under a lock in etcd, stopping it if the lock is lost",
+            "lockkit cluster",
+            "[options] name command [argument...]\n\
+             [options] name -c command",
+            include_str!("../../docs/man/lockkit-cluster.1.md"),
+            &cluster(),
         ),
     ]
 }

@@ -137,7 +137,7 @@ pub enum Request {
     Version,
 }
 
-fn try_help(prog: &Prog) -> String {
+pub(crate) fn try_help(prog: &Prog) -> String {
     format!(
         "Try '{} --help' for more information.",
         prog.name.to_string_lossy()
@@ -146,7 +146,13 @@ fn try_help(prog: &Prog) -> String {
 
 /// `<what>: '<arg>'` with `: <strerror>` on overflow, exit 64 (util-linux's
 /// `*_or_err` helpers).
-fn bad_number(prog: &Prog, what: &str, arg: &OsStr, err: NumError, always_errno: bool) -> Error {
+pub(crate) fn bad_number(
+    prog: &Prog,
+    what: &str,
+    arg: &OsStr,
+    err: NumError,
+    always_errno: bool,
+) -> Error {
     let mut text = format!("{what}: '").into_bytes();
     text.extend_from_slice(arg.as_bytes());
     text.push(b'\'');
@@ -165,7 +171,7 @@ fn bad_number(prog: &Prog, what: &str, arg: &OsStr, err: NumError, always_errno:
 }
 
 /// The shell for `-c`: `$SHELL` if set and not empty, else /bin/sh.
-fn shell_command(script: &OsStr) -> Vec<OsString> {
+pub(crate) fn shell_command(script: &OsStr) -> Vec<OsString> {
     let shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "/bin/sh".into());

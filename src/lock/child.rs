@@ -33,6 +33,8 @@ pub struct Command {
     /// Variables set (Some) or removed (None) in the command's environment;
     /// none: it gets ours untouched.
     env: Vec<(OsString, Option<OsString>)>,
+    /// SIGKILL the command when this thread of ours ends (fork+exec).
+    die_with_parent: bool,
 }
 
 /// Why a command did not start: no process could be made (what a failed
@@ -93,6 +95,7 @@ impl Command {
             close_in_child: None,
             default_signals: Vec::new(),
             env: Vec::new(),
+            die_with_parent: false,
         }
     }
 
@@ -143,6 +146,16 @@ impl Command {
         self
     }
 
+    /// Have the kernel SIGKILL the command if the thread that starts it
+    /// ends (the tool killed outright): `PR_SET_PDEATHSIG`, set between
+    /// fork and exec, which posix_spawn cannot do — so this command starts
+    /// with fork+exec. Only the command itself is covered, not processes it
+    /// starts.
+    pub fn die_with_parent(&mut self) -> &mut Self {
+        self.die_with_parent = true;
+        self
+    }
+
     fn pointers(&self) -> Vec<*const libc::c_char> {
         pointers(&self.argv)
     }
@@ -180,6 +193,11 @@ impl Command {
             &self.default_signals,
             self.environment(),
         );
+        let forker = self.die_with_parent.then(|| Forker {
+            default_signals: self.default_signals.clone(),
+            env: spawner.env.as_ref().map(|(_, p)| p.clone()),
+            parent: rustix::process::getpid(),
+        });
         let as_exec_judges = exec_access_flags();
         let path = std::env::var_os("PATH");
         let found = search(
@@ -197,7 +215,10 @@ impl Command {
                         }
                     }
                 }
-                spawner.spawn_or_script(candidate, &argv)
+                match &forker {
+                    Some(f) => f.spawn_or_script(candidate, &argv),
+                    None => spawner.spawn_or_script(candidate, &argv),
+                }
             },
         );
         match found {
@@ -411,6 +432,91 @@ impl Drop for Spawner {
             libc::posix_spawn_file_actions_destroy(&mut self.actions);
             libc::posix_spawnattr_destroy(&mut self.attr);
         }
+    }
+}
+
+/// fork+exec for a command that must die with us (`PR_SET_PDEATHSIG`).
+/// Between fork and exec the child of a threaded process may only make
+/// async-signal-safe calls: everything (argv, environment, the script
+/// fallback's argv) is ready before the fork, and an exec failure comes
+/// back through a close-on-exec pipe, as glibc's posix_spawn reports it.
+struct Forker {
+    default_signals: Vec<libc::c_int>,
+    /// The environment's pointers (into strings the Spawner keeps).
+    env: Option<Vec<*const libc::c_char>>,
+    parent: Pid,
+}
+
+impl Forker {
+    fn spawn_or_script(&self, path: &CStr, argv: &[*const libc::c_char]) -> Result<Pid, Errno> {
+        let sh = c"/bin/sh";
+        let mut script = vec![sh.as_ptr(), path.as_ptr()];
+        script.extend_from_slice(&argv[1..]);
+        let envp = match &self.env {
+            Some(ptrs) => ptrs.as_ptr(),
+            // SAFETY: reading the pointer environ holds.
+            None => unsafe { environ },
+        };
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let parent = self.parent.as_raw_nonzero().get();
+        let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
+        // SAFETY: fork in a threaded process; the child below makes only
+        // async-signal-safe calls (prctl, getppid, signal, execve, write,
+        // _exit) on memory prepared before the fork, and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(errno());
+        }
+        if pid == 0 {
+            // SAFETY: as above; every pointer is valid and NUL-terminated.
+            unsafe {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
+                // The parent died before the line above: nobody would kill us.
+                if libc::getppid() != parent {
+                    libc::_exit(127);
+                }
+                for &sig in &self.default_signals {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                libc::execve(path.as_ptr(), argv.as_ptr().cast(), envp.cast());
+                let mut e = *libc::__errno_location();
+                if e == libc::ENOEXEC {
+                    libc::execve(sh.as_ptr(), script.as_ptr().cast(), envp.cast());
+                    e = *libc::__errno_location();
+                }
+                libc::write(
+                    wfd,
+                    (&raw const e).cast(),
+                    std::mem::size_of::<libc::c_int>(),
+                );
+                libc::_exit(127);
+            }
+        }
+        drop(w);
+        // SAFETY: fork returned a positive pid: our child.
+        let pid = unsafe { Pid::from_raw_unchecked(pid) };
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            match rustix::io::read(&r, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::INTR) => {}
+                Err(_) => break,
+            }
+        }
+        if got == buf.len() {
+            // exec failed: reap the child, report why.
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            return Err(Errno::from_raw_os_error(i32::from_ne_bytes(buf)));
+        }
+        Ok(pid)
     }
 }
 

@@ -9,8 +9,8 @@
 //! [`super::dotfile::Held`], taken by the lock-file acquire loop; the
 //! drop-in tools drive that loop with their references' retry schedules
 //! and hand the supervisor the `Held`), and N-slot semaphores
-//! ([`super::slots::SlotLock`] → [`super::slots::HeldSlot`]). A network lease
-//! would be one more module implementing these two traits (docs/design.md).
+//! ([`super::slots::SlotLock`] → [`super::slots::HeldSlot`]), and locks in
+//! etcd ([`super::lease::Lease`] → [`super::lease::HeldLease`]).
 //!
 //! The traits are small on purpose: what a kind can do differently is *how*
 //! it waits (the kernel, inotify, a lease grant), whether it must be kept

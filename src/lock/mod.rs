@@ -9,6 +9,7 @@
 //! * [`fdlock`]: flock(2) and OFD byte-range locks on a descriptor, with a
 //!   wait policy (block / don't / until a deadline);
 //! * [`timer`]: the deadline that can interrupt a blocked lock call;
+//! * [`lease`]: a lock on etcd (a lease and a key, etcd's lock recipe);
 //! * [`kind`]: the seam every kind of lock implements (take, wait, hold,
 //!   renew, lost), with the fd-lock kind;
 //! * [`supervise`]: running the command while a lock is held (signals,
@@ -38,6 +39,7 @@ pub mod file;
 pub mod fs;
 pub mod holders;
 pub mod kind;
+pub mod lease;
 pub mod noted;
 pub mod relay;
 pub mod single_flight;

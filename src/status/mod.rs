@@ -18,6 +18,7 @@
 //! error (a target that cannot be examined, a usage mistake) — an error wins,
 //! as the answer is then incomplete.
 
+mod cluster;
 mod json;
 pub mod who;
 
@@ -80,6 +81,43 @@ pub fn command() -> clap::Command {
                 .help("Look at fd locks (fd), judge a lock file (file), or decide (auto)"),
         )
         .arg(
+            Arg::new("cluster")
+                .long("cluster")
+                .action(ArgAction::SetTrue)
+                .help("The targets are lockkit cluster lock names in etcd: holders and queue"),
+        )
+        .arg(
+            Arg::new("endpoints")
+                .long("endpoints")
+                .value_name("URLS")
+                .requires("cluster")
+                .help("With --cluster: etcd endpoints (default $ETCDCTL_ENDPOINTS, else http://127.0.0.1:2379)"),
+        )
+        .args(["cacert", "cert", "key", "password-file"].map(|name| {
+            Arg::new(name)
+                .long(name)
+                .value_name("FILE")
+                .requires("cluster")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .value_hint(clap::ValueHint::FilePath)
+                .help(match name {
+                    "cacert" => "With --cluster: the CA for https endpoints (PEM)",
+                    "cert" => "With --cluster: a client certificate (PEM), with --key",
+                    "key" => "With --cluster: the client certificate's key (PEM)",
+                    _ => "With --cluster and --user: read the password from this file",
+                })
+        }))
+        .arg(
+            Arg::new("user")
+                .long("user")
+                .value_name("NAME")
+                .requires("cluster")
+                .help(
+                    "With --cluster: the etcd user (password from --password-file, else \
+                     $LOCKKIT_ETCD_PASSWORD)",
+                ),
+        )
+        .arg(
             Arg::new("target")
                 .value_name("TARGET")
                 .required(true)
@@ -109,7 +147,16 @@ pub fn main(args: &[OsString]) -> u8 {
                 .get_many::<OsString>("target")
                 .map(Iterator::collect)
                 .unwrap_or_default();
-            run(&targets, kind, m.get_flag("json"), &mut io)
+            if m.get_flag("cluster") {
+                if m.get_flag("json") {
+                    io.err(b"lockkit status: --json does not cover --cluster yet\n");
+                    TROUBLE
+                } else {
+                    cluster::run(&targets, &m, &mut io)
+                }
+            } else {
+                run(&targets, kind, m.get_flag("json"), &mut io)
+            }
         }
         Err(e) => {
             let text = e.render().to_string();

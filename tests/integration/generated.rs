@@ -99,7 +99,7 @@ fn man_pages_render_without_warnings() {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "1"))
         .collect();
-    assert_eq!(pages.len(), 4, "{pages:?}");
+    assert_eq!(pages.len(), 5, "{pages:?}");
     for page in pages {
         let out = Command::new("man")
             .args(["--warnings", "-l"])

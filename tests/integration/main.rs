@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod cluster;
 mod degraded;
 mod dotlock;
 mod dotlock_diff;

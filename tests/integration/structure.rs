@@ -44,7 +44,13 @@ fn the_lock_core_depends_on_nothing_else_in_the_crate() {
 
 #[test]
 fn the_front_ends_make_no_raw_c_calls() {
-    for dir in ["src/flock", "src/dotlock", "src/lockfile", "src/status"] {
+    for dir in [
+        "src/flock",
+        "src/dotlock",
+        "src/lockfile",
+        "src/status",
+        "src/cluster",
+    ] {
         for (path, text) in sources(dir) {
             for (n, line) in code_lines(&text) {
                 assert!(!line.contains("unsafe"), "{}:{n}: {line}", path.display());

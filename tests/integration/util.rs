@@ -1381,3 +1381,255 @@ pub fn block_sigalrm() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+// etcd ----------------------------------------------------------------------
+//
+// `lockkit cluster` is tested against a real etcd (`/usr/bin/etcd`, Debian's
+// etcd-server; etcdctl from etcd-client), started here on free loopback
+// ports with a throw-away data directory, and stopped by pid. Without etcd
+// the tests [`skip`] (a failure under `CI=true`).
+
+/// A free TCP port on 127.0.0.1 (the kernel's pick; free when returned).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// etcd and etcdctl, or a skip.
+pub fn etcd_or_skip() -> bool {
+    let ok = [("etcd", "--version"), ("etcdctl", "version")]
+        .iter()
+        .all(|(t, v)| {
+            Command::new(t)
+                .arg(v)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if !ok {
+        skip("etcd and etcdctl are not installed (Debian: etcd-server, etcd-client)");
+    }
+    ok
+}
+
+/// One etcd member.
+pub struct EtcdMember {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    pub data_dir: PathBuf,
+    /// Extra arguments (TLS, ...).
+    extra: Vec<String>,
+    initial_cluster: String,
+    child: Option<Child>,
+}
+
+/// A running etcd cluster (one member or more), stopped when dropped.
+pub struct Etcd {
+    pub members: Vec<EtcdMember>,
+    /// Arguments etcdctl needs (TLS files, a user).
+    pub ctl_args: Vec<String>,
+}
+
+impl EtcdMember {
+    fn start(&mut self, state: &str) {
+        let scheme = if self.extra.iter().any(|a| a == "--cert-file") {
+            "https"
+        } else {
+            "http"
+        };
+        let url = self.client_url.replace("http://", &format!("{scheme}://"));
+        let mut cmd = Command::new("etcd");
+        cmd.args(["--name", &self.name, "--data-dir"])
+            .arg(&self.data_dir)
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args(["--listen-peer-urls", &self.peer_url])
+            .args(["--initial-advertise-peer-urls", &self.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-state", state])
+            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
+            .args(["--log-level", "error", "--logger", "zap"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        self.child = Some(cmd.spawn().expect("start etcd"));
+        self.client_url = url;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL it and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on its data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start("existing");
+    }
+}
+
+impl Etcd {
+    /// A single member.
+    pub fn start(scratch: &Scratch) -> Etcd {
+        Etcd::cluster(scratch, 1, &[])
+    }
+
+    /// `n` members on loopback, with `extra` arguments for each.
+    pub fn cluster(scratch: &Scratch, n: usize, extra: &[String]) -> Etcd {
+        let mut members: Vec<EtcdMember> = (0..n)
+            .map(|i| EtcdMember {
+                name: format!("m{i}"),
+                client_url: format!("http://127.0.0.1:{}", free_port()),
+                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                data_dir: scratch.path(format!("etcd-m{i}")),
+                extra: extra.to_vec(),
+                initial_cluster: String::new(),
+                child: None,
+            })
+            .collect();
+        let initial: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect();
+        for m in &mut members {
+            m.initial_cluster = initial.join(",");
+            m.start("new");
+        }
+        let ctl_args = if extra.iter().any(|a| a == "--cert-file") {
+            let at = |flag: &str| {
+                let i = extra.iter().position(|a| a == flag).expect(flag);
+                extra[i + 1].clone()
+            };
+            vec![
+                format!("--cacert={}", at("--trusted-ca-file")),
+                format!("--cert={}", at("--cert-file")),
+                format!("--key={}", at("--key-file")),
+            ]
+        } else {
+            Vec::new()
+        };
+        let etcd = Etcd { members, ctl_args };
+        etcd.wait_ready();
+        etcd
+    }
+
+    /// Every member's client URL, comma-separated (`--endpoints`).
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.client_url.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Wait (bounded) until etcd answers: `etcdctl endpoint health` of the
+    /// whole cluster. etcd offers nothing to block on, so this asks again.
+    pub fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let mut args = vec!["endpoint", "health", "--command-timeout=1s"];
+            let user = self.ctl_args.iter().any(|a| a.starts_with("--user"));
+            if user {
+                // Health needs no user; a member that answers will do.
+                args[1] = "status";
+            }
+            let out = self.etcdctl(&args);
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                start.elapsed() < SAFETY_TIMEOUT,
+                "etcd never became healthy: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Run etcdctl against the cluster.
+    pub fn etcdctl(&self, args: &[&str]) -> std::process::Output {
+        self.etcdctl_cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// etcdctl against the cluster, to add to and run.
+    pub fn etcdctl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .arg(format!("--endpoints={}", self.endpoints()))
+            .args(&self.ctl_args)
+            .args(args);
+        cmd
+    }
+
+    /// The keys under `prefix`, one per line.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self.etcdctl(&["get", "--prefix", "--keys-only", prefix]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The member that leads, by index.
+    pub fn leader(&self) -> usize {
+        let out = self.etcdctl(&["endpoint", "status", "-w", "json", "--cluster"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Each status has "member_id" in its header and "leader"; the
+        // leader's own entry names itself.
+        for (i, m) in self.members.iter().enumerate() {
+            let one = self.etcdctl_one(m, &["endpoint", "status", "-w", "fields"]);
+            let id = field(&one, "\"MemberID\"");
+            let leader = field(&one, "\"Leader\"");
+            if id.is_some() && id == leader {
+                return i;
+            }
+        }
+        panic!("no leader among the members: {text}");
+    }
+
+    fn etcdctl_one(&self, m: &EtcdMember, args: &[&str]) -> String {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .arg(format!("--endpoints={}", m.client_url))
+            .args(args)
+            .output()
+            .expect("etcdctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// `"Name" : value` in etcdctl's `-w fields` output.
+fn field(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim_start_matches([' ', ':']).trim().to_owned())
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            m.kill();
+        }
+    }
+}

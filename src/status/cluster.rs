@@ -1,0 +1,114 @@
+//! `lockkit status --cluster NAME...`: who holds a `lockkit cluster` lock
+//! in etcd and who waits, from the keys of the name (their values say
+//! host, pid and since when; a key of another tool, e.g. `etcdctl lock`'s,
+//! has no value and shows only its key and lease).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use crate::lock::lease::{self, Client, Entry};
+use crate::lock::sys::local_time;
+use crate::stdio::Stdio;
+
+use super::TROUBLE;
+
+fn when(secs: u64) -> String {
+    local_time(secs as libc::time_t).map_or_else(
+        || secs.to_string(),
+        |t| {
+            format!(
+                "{}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            )
+        },
+    )
+}
+
+/// One line for a key of the queue.
+pub fn line(name: &str, e: &Entry) -> String {
+    let role = match (e.holds, e.shared, e.slot) {
+        (true, _, Some(slot)) => format!("held (slot {slot}) by"),
+        (true, true, None) => "held (shared) by".to_owned(),
+        (true, false, None) => "held by".to_owned(),
+        (false, true, _) => "waiting (shared):".to_owned(),
+        (false, false, _) => "waiting:".to_owned(),
+    };
+    let who = match (&e.host, e.pid) {
+        (Some(h), Some(p)) => format!(" pid {p} on {h}"),
+        _ => " a client that left no details".to_owned(),
+    };
+    let since = e
+        .since
+        .map(|s| format!(" since {}", when(s)))
+        .unwrap_or_default();
+    format!(
+        "{name}: {role}{who}{since} (key {}, lease {:x}, revision {})\n",
+        String::from_utf8_lossy(&e.key),
+        e.lease,
+        e.create_revision
+    )
+}
+
+fn password(m: &clap::ArgMatches) -> Result<String, String> {
+    match m.get_one::<std::path::PathBuf>("password-file") {
+        Some(path) => lease::client::password_from_file(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        None => std::env::var("LOCKKIT_ETCD_PASSWORD")
+            .map_err(|_| "--user needs --password-file or LOCKKIT_ETCD_PASSWORD".to_owned()),
+    }
+}
+
+/// Exit 0 when any name is held, 1 when none is, 2 on an error.
+pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
+    let endpoints = lease::client::endpoints(m.get_one::<String>("endpoints").map(String::as_str));
+    let user = match m.get_one::<String>("user") {
+        Some(name) => match password(m) {
+            Ok(pw) => Some((name.clone(), pw)),
+            Err(e) => {
+                io.err(format!("lockkit status: {e}\n").as_bytes());
+                return TROUBLE;
+            }
+        },
+        None => None,
+    };
+    let file = |name: &str| m.get_one::<std::path::PathBuf>(name).cloned();
+    let client = match Client::new(lease::Config {
+        endpoints,
+        cacert: file("cacert"),
+        cert: file("cert"),
+        key: file("key"),
+        user,
+        connect_timeout: Duration::from_secs(2),
+        call_timeout: Duration::from_secs(5),
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            io.err(format!("lockkit status: {e}\n").as_bytes());
+            return TROUBLE;
+        }
+    };
+    let mut held = false;
+    let mut trouble = false;
+    for name in names {
+        let text = name.to_string_lossy();
+        match lease::queue(&client, name.as_bytes()) {
+            Ok(entries) if entries.is_empty() => io.out(format!("{text}: free\n").as_bytes()),
+            Ok(entries) => {
+                held |= entries.iter().any(|e| e.holds);
+                for e in &entries {
+                    io.out(line(&text, e).as_bytes());
+                }
+            }
+            Err(e) => {
+                io.err(format!("lockkit status: {text}: {e}\n").as_bytes());
+                trouble = true;
+            }
+        }
+    }
+    match (trouble, held) {
+        (true, _) => TROUBLE,
+        (false, true) => 0,
+        (false, false) => 1,
+    }
+}
