@@ -12,6 +12,7 @@ use crate::lock::sys::local_time;
 use crate::stdio::Stdio;
 
 use super::TROUBLE;
+use super::json::{Json, Value};
 
 fn when(secs: u64) -> String {
     local_time(secs as libc::time_t).map_or_else(
@@ -60,7 +61,7 @@ fn password(m: &clap::ArgMatches) -> Result<String, String> {
 }
 
 /// Exit 0 when any name is held, 1 when none is, 2 on an error.
-pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
+pub fn run(names: &[&OsString], m: &clap::ArgMatches, as_json: bool, io: &mut Stdio) -> u8 {
     let endpoints = lease::client::endpoints(m.get_one::<String>("endpoints").map(String::as_str));
     let user = match m.get_one::<String>("user") {
         Some(name) => match password(m) {
@@ -90,25 +91,83 @@ pub fn run(names: &[&OsString], m: &clap::ArgMatches, io: &mut Stdio) -> u8 {
     };
     let mut held = false;
     let mut trouble = false;
+    let mut j = Json::new();
+    if as_json {
+        j.open("", false);
+        j.int("version", 1);
+        j.int("now", now_secs());
+        j.open("targets", true);
+    }
     for name in names {
         let text = name.to_string_lossy();
-        match lease::queue(&client, name.as_bytes()) {
-            Ok(entries) if entries.is_empty() => io.out(format!("{text}: free\n").as_bytes()),
-            Ok(entries) => {
-                held |= entries.iter().any(|e| e.holds);
-                for e in &entries {
-                    io.out(line(&text, e).as_bytes());
-                }
-            }
+        let found = lease::queue(&client, name.as_bytes());
+        match &found {
+            Ok(entries) => held |= entries.iter().any(|e| e.holds),
             Err(e) => {
                 io.err(format!("lockkit status: {text}: {e}\n").as_bytes());
                 trouble = true;
             }
         }
+        if as_json {
+            json_target(&mut j, name.as_bytes(), &found);
+            continue;
+        }
+        match found {
+            Ok(entries) if entries.is_empty() => io.out(format!("{text}: free\n").as_bytes()),
+            Ok(entries) => {
+                for e in &entries {
+                    io.out(line(&text, e).as_bytes());
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    if as_json {
+        j.close(true);
+        j.close(false);
+        io.out(&j.finish());
     }
     match (trouble, held) {
         (true, _) => TROUBLE,
         (false, true) => 0,
         (false, false) => 1,
     }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// One target of `--json`: the name's keys in queue order.
+fn json_target(j: &mut Json, name: &[u8], found: &Result<Vec<Entry>, lease::EtcdError>) {
+    j.open("", false);
+    j.str("target", name);
+    j.str("kind", "cluster");
+    let held = found.as_ref().is_ok_and(|es| es.iter().any(|e| e.holds));
+    let state = match found {
+        Err(_) => "error",
+        Ok(_) if held => "held",
+        Ok(_) => "free",
+    };
+    j.str("state", state);
+    j.put("held", Value::Bool(held));
+    j.opt_str("error", found.as_ref().err().map(|e| e.to_string()));
+    j.open("keys", true);
+    for e in found.iter().flatten() {
+        j.open("", false);
+        j.str("role", if e.holds { "holder" } else { "waiter" });
+        j.str("key", &e.key);
+        j.str("lease", format!("{:x}", e.lease));
+        j.int("revision", e.create_revision);
+        j.put("shared", Value::Bool(e.shared));
+        j.opt_int("slot", e.slot);
+        j.opt_str("host", e.host.as_deref());
+        j.opt_int("pid", e.pid);
+        j.opt_int("since", e.since);
+        j.close(false);
+    }
+    j.close(true);
+    j.close(false);
 }

@@ -148,12 +148,7 @@ pub fn main(args: &[OsString]) -> u8 {
                 .map(Iterator::collect)
                 .unwrap_or_default();
             if m.get_flag("cluster") {
-                if m.get_flag("json") {
-                    io.err(b"lockkit status: --json does not cover --cluster yet\n");
-                    TROUBLE
-                } else {
-                    cluster::run(&targets, &m, &mut io)
-                }
+                cluster::run(&targets, &m, m.get_flag("json"), &mut io)
             } else {
                 run(&targets, kind, m.get_flag("json"), &mut io)
             }

@@ -742,6 +742,37 @@ fn status_shows_the_holder_and_the_queue() {
         lines[1].starts_with(&format!("st: waiting: pid {} on ", w.id())),
         "{text}"
     );
+    // The same as one JSON document (python3 reads it).
+    let json = Command::new(lockkit_bin())
+        .args(["status", "--cluster", "--json", "--endpoints"])
+        .arg(etcd.endpoints())
+        .args(["st", "none"])
+        .output()
+        .expect("lockkit status --json");
+    assert_eq!(code_of(json.status), 0);
+    let read = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys\nd=json.load(sys.stdin)\n\
+             for t in d['targets']: print(t['target'],t['state'],[(k['role'],k['pid']) for k in t['keys']])",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut p| {
+            use std::io::Write;
+            p.stdin.take().expect("stdin").write_all(&json.stdout)?;
+            p.wait_with_output()
+        })
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        format!(
+            "st held [('holder', {}), ('waiter', {})]\nnone free []\n",
+            h.id(),
+            w.id()
+        )
+    );
     drop(finish(h));
     assert!(wait_bounded(&mut w, LIMIT, "the waiter").success());
 }
