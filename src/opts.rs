@@ -208,6 +208,18 @@ impl<'a> Out<'a> {
     }
 
     /// Spaces up to column `col` of the current line, at least `min`.
+    /// `Usage:` and one ` {prog} <form>` line per usage form.
+    pub const fn usage(&mut self, forms: &[&str]) {
+        self.str("\nUsage:\n");
+        let mut i = 0;
+        while i < forms.len() {
+            self.str(" {prog} ");
+            self.str(forms[i]);
+            self.str("\n");
+            i += 1;
+        }
+    }
+
     pub const fn pad_to(&mut self, line_start: usize, col: usize, min: usize) {
         let mut n = 0;
         while n < min || self.len - line_start < col {

@@ -17,20 +17,9 @@ use crate::error::{CLUSTER_UNREACHABLE, Error, LOCK_LOST, Result};
 use crate::lock::child::{Command, SpawnError, Status};
 use crate::lock::kind::{Held, Wait};
 use crate::lock::lease::{self, Client, EtcdError, Lease, LeaseError, Mode};
-use crate::lock::supervise::{Plan, Supervisor};
+use crate::lock::supervise::{Plan, STOP_SIGNALS, Supervisor};
 use crate::stdio::Stdio;
 use args::{Config, Parsed, Password};
-
-/// Signals passed on to the command (then the tool exits as it did): a
-/// stopped lockkit must not leave the command running without its lease.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
 
 pub fn run(prog: &Prog, args: &[std::ffi::OsString], io: &mut Stdio) -> Result<u8> {
     let prog = &Prog {
@@ -212,7 +201,9 @@ fn run_command(prog: &Prog, config: &Config, mut held: lease::HeldLease) -> Resu
     // lease expires and another holder starts.
     cmd.die_with_parent();
     let plan = Plan {
-        forward: FORWARDED,
+        // A stopped lockkit must not leave the command running without
+        // its lease: the signal is passed on, and the tool exits as it did.
+        forward: STOP_SIGNALS,
         survive: &[],
         outlive_every_process: true,
         grace: config.grace,

@@ -23,7 +23,7 @@ use crate::lock::fdlock::{self, Api, Failure, Mode, Wait};
 use crate::lock::file::{LockError, LockFile, OpenMode};
 use crate::lock::kind::{Held, HeldFdNumber};
 use crate::lock::single_flight::{self, JoinError, Joined};
-use crate::lock::supervise::{Plan, Supervisor};
+use crate::lock::supervise::{Plan, STOP_SIGNALS, Supervisor};
 use crate::lock::timer::Deadline;
 use crate::lock::watchdog::{self, Watchdog, Watched};
 use crate::stdio::Stdio;
@@ -400,16 +400,6 @@ fn who(e: Error, prog: &Prog, config: &Config, fd: RawFd, mode: Mode, api: Api) 
     e.raw_line(crate::status::who::line(&prog.name, fd, mode, api))
 }
 
-/// Stop signals `--forward-signals` passes on to the command.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
-
 /// How the command is supervised. Without the extensions, the plain plan:
 /// no signal is caught or forwarded while the command runs (a killed flock
 /// leaves the command running, and holding the lock, as upstream), and the
@@ -422,7 +412,7 @@ fn plan(config: &Config) -> Plan<'static> {
     }
     Plan {
         forward: if config.forward_signals {
-            FORWARDED
+            STOP_SIGNALS
         } else {
             &[]
         },

@@ -65,6 +65,19 @@ impl Plan<'_> {
     };
 }
 
+/// The stop signals a command is sent on (`flock --forward-signals`,
+/// `lockkit cluster`): the ones a user or a service manager sends to end
+/// or poke a job, passed on so that the command ends (or reacts) as its
+/// tool was asked to.
+pub const STOP_SIGNALS: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
 /// How the supervised command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {

@@ -57,6 +57,22 @@ fn holder(etcd: &Etcd, s: &Scratch, extra: &[&str], name: &str) -> (Child, Strin
     start_holding(cluster(etcd, s, &args))
 }
 
+/// `lockkit cluster ARGS` (its output dropped), returned once NAME's
+/// queue holds `keys` keys: its own among them.
+fn queued(etcd: &Etcd, s: &Scratch, args: &[&str], name: &str, keys: usize) -> Child {
+    let w = cluster(etcd, s, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("waiter");
+    let prefix = format!("{name}/");
+    watch_until(w.id(), LIMIT, "the waiter queues", || {
+        etcd.keys(&prefix).len() == keys
+    });
+    w
+}
+
 fn finish(mut child: Child) -> (i32, String) {
     drop(child.stdin.take());
     let st = wait_bounded(&mut child, LIMIT, "lockkit cluster");
@@ -409,26 +425,9 @@ fn killing_the_leader_of_three_loses_nothing() {
     // Two waiters, queued one after the other: they must keep their order.
     let mut waiters = Vec::new();
     for (i, who) in ["first", "second"].iter().enumerate() {
-        let mut w = cluster(
-            &etcd,
-            &s,
-            &[
-                "--ttl",
-                "3",
-                "--grace",
-                "1",
-                "trio",
-                "sh",
-                "-c",
-                &format!("echo {who} >> order"),
-            ],
-        );
-        w.stdin(Stdio::null()).stdout(Stdio::null());
-        let w = w.spawn().expect("waiter");
-        watch_until(w.id(), LIMIT, "the waiter queues", || {
-            etcd.keys("trio/").len() == i + 2
-        });
-        waiters.push(w);
+        let script = format!("echo {who} >> order");
+        let args = ["--ttl", "3", "--grace", "1", "trio", "sh", "-c", &script];
+        waiters.push(queued(&etcd, &s, &args, "trio", i + 2));
     }
     let leader = etcd.leader();
     etcd.members[leader].kill();
@@ -465,19 +464,8 @@ fn a_restarted_member_never_makes_a_second_holder() {
         &s,
         &["--ttl", "3", "--grace", "1", "one", "sh", "-c", script],
     ));
-    let mut waiter = cluster(
-        &etcd,
-        &s,
-        &["--ttl", "3", "--grace", "1", "one", "sh", "-c", script],
-    );
-    waiter
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut w = waiter.spawn().expect("waiter");
-    watch_until(w.id(), LIMIT, "the waiter queues", || {
-        etcd.keys("one/").len() == 2
-    });
+    let args = ["--ttl", "3", "--grace", "1", "one", "sh", "-c", script];
+    let mut w = queued(&etcd, &s, &args, "one", 2);
     etcd.members[0].restart();
     etcd.wait_ready();
     let (code, _) = finish(h);
@@ -680,15 +668,7 @@ fn user_and_password() {
 fn a_waiter_stopped_by_a_signal_leaves_no_key() {
     let Some((s, etcd)) = setup() else { return };
     let (h, _) = holder(&etcd, &s, &[], "sig");
-    let mut waiter = cluster(&etcd, &s, &["sig", "true"]);
-    waiter
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut w = waiter.spawn().expect("waiter");
-    watch_until(w.id(), LIMIT, "the waiter queues", || {
-        etcd.keys("sig/").len() == 2
-    });
+    let mut w = queued(&etcd, &s, &["sig", "true"], "sig", 2);
     send_signal(w.id(), libc::SIGTERM);
     let st = wait_bounded(&mut w, LIMIT, "the waiter");
     assert_eq!(code_of(st), 128 + libc::SIGTERM);
@@ -720,15 +700,7 @@ fn status_shows_the_holder_and_the_queue() {
     assert_eq!(code_of(free.status), 1);
     assert_eq!(String::from_utf8_lossy(&free.stdout), "st: free\n");
     let (h, _) = holder(&etcd, &s, &[], "st");
-    let mut waiter = cluster(&etcd, &s, &["st", "true"]);
-    waiter
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut w = waiter.spawn().expect("waiter");
-    watch_until(w.id(), LIMIT, "the waiter queues", || {
-        etcd.keys("st/").len() == 2
-    });
+    let mut w = queued(&etcd, &s, &["st", "true"], "st", 2);
     let out = status("st");
     assert_eq!(code_of(out.status), 0);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

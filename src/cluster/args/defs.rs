@@ -181,14 +181,7 @@ pub const FORMS: &[&str] = &[
 pub const HELP: &str = crate::const_text!(help);
 
 const fn help(out: &mut Out) {
-    out.str("\nUsage:\n");
-    let mut i = 0;
-    while i < FORMS.len() {
-        out.str(" {prog} ");
-        out.str(FORMS[i]);
-        out.byte(b'\n');
-        i += 1;
-    }
+    out.usage(FORMS);
     out.str("\nRun a command while holding a lock in etcd; stop it if the lock is lost.\n");
     out.str("\nOptions:\n");
     let mut i = 0;

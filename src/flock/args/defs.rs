@@ -281,14 +281,7 @@ pub const HELP: &str = crate::const_text!(help);
 /// util-linux's layout: the options in a column from 26, `-h` and `-V`
 /// apart.
 const fn help(out: &mut Out) {
-    out.str("\nUsage:\n");
-    let mut i = 0;
-    while i < FORMS.len() {
-        out.str(" {prog} ");
-        out.str(FORMS[i]);
-        out.str("\n");
-        i += 1;
-    }
+    out.usage(FORMS);
     out.str("\nManage file locks from shell scripts.\n\nOptions:\n");
     let mut i = 0;
     while i < OPTIONS.len() {

@@ -159,7 +159,7 @@ enum Event {
 
 /// Signals that end a wait: the lease is revoked first, so that no waiting
 /// key holds up the queue until its TTL runs out.
-const STOP_SIGNALS: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+const ENDS_A_WAIT: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// Tell `tx` when a noted signal arrives (one message; the thread then
 /// ends, leaving the signal to be taken).
@@ -492,7 +492,7 @@ impl Lease {
             .wake
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
-        let noted = (wait != Wait::Now).then(|| super::noted::Noted::install(STOP_SIGNALS));
+        let noted = (wait != Wait::Now).then(|| super::noted::Noted::install(ENDS_A_WAIT));
         if let Some(n) = &noted {
             on_signal(n, tx.clone())?;
         }
