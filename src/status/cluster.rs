@@ -7,24 +7,12 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
+use crate::lock::fs::FsTime;
 use crate::lock::lease::{self, Client, Entry};
-use crate::lock::sys::local_time;
 use crate::stdio::Stdio;
 
 use super::TROUBLE;
 use super::json::{Json, Value};
-
-fn when(secs: u64) -> String {
-    local_time(secs as libc::time_t).map_or_else(
-        || secs.to_string(),
-        |t| {
-            format!(
-                "{}-{:02}-{:02} {:02}:{:02}:{:02}",
-                t.year, t.month, t.day, t.hour, t.minute, t.second
-            )
-        },
-    )
-}
 
 /// One line for a key of the queue.
 pub fn line(name: &str, e: &Entry) -> String {
@@ -41,7 +29,10 @@ pub fn line(name: &str, e: &Entry) -> String {
     };
     let since = e
         .since
-        .map(|s| format!(" since {}", when(s)))
+        .map(|s| {
+            let t = FsTime(i128::from(s) * 1_000_000_000);
+            format!(" since {}", super::time_words(t, t, false))
+        })
         .unwrap_or_default();
     format!(
         "{name}: {role}{who}{since} (key {}, lease {:x}, revision {})\n",
@@ -95,7 +86,7 @@ pub fn run(names: &[&OsString], m: &clap::ArgMatches, as_json: bool, io: &mut St
     if as_json {
         j.open("", false);
         j.int("version", 1);
-        j.int("now", now_secs());
+        j.int("now", super::secs(FsTime::local_now()));
         j.open("targets", true);
     }
     for name in names {
@@ -132,12 +123,6 @@ pub fn run(names: &[&OsString], m: &clap::ArgMatches, as_json: bool, io: &mut St
         (false, true) => 0,
         (false, false) => 1,
     }
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// One target of `--json`: the name's keys in queue order.

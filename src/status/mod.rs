@@ -644,7 +644,8 @@ fn file_words(info: &LockFileInfo, ps: &mut Processes, now: FsTime) -> Vec<u8> {
 
 // JSON ----------------------------------------------------------------------
 
-fn secs(t: FsTime) -> i128 {
+/// Whole seconds since the epoch.
+pub fn secs(t: FsTime) -> i128 {
     t.0.div_euclid(1_000_000_000)
 }
 
