@@ -150,8 +150,10 @@ impl Shared {
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
-    /// The key we waited for was deleted.
-    Deleted,
+    /// Our turn came: the lock is ours as of this revision.
+    Turn(i64),
+    /// Look at the queue again (and watch anew).
+    Look,
     Lost(Why),
     /// A stop signal was noted.
     Signal,
@@ -287,50 +289,76 @@ fn keep_alive(
     }
 }
 
-/// Watch `key` (or, with `range_end`, a range) from revision `from` and
-/// call `gone` at its first deletion; reconnects (through the other
-/// endpoints) when the stream breaks, and after a compaction looks whether
-/// the key is still there. Ends after `gone`, or when `stop` is set.
-fn watch_deletion(
+/// What a watch saw.
+#[derive(Debug, Clone, Copy)]
+enum Seen<'a> {
+    /// A key in the range was deleted at revision `rev`; `create` is its
+    /// create revision (0 if etcd could not say).
+    Deleted {
+        key: &'a [u8],
+        create: i64,
+        rev: i64,
+    },
+    /// Events were compacted away before they could be seen.
+    Compacted,
+}
+
+/// Watch the deletions of `key` (or, with `range_end`, of a range) from
+/// revision `from`, calling `seen` for each in revision order (etcd orders
+/// one watch's events), until it returns false or `stop` is set. A broken
+/// stream is resumed (through the other endpoints) after the last revision
+/// seen, so no deletion is missed but a compacted one.
+fn watch_deletions(
     client: Client,
     key: Vec<u8>,
     range_end: Option<Vec<u8>>,
     mut from: i64,
+    prev_kv: bool,
     stop: Arc<AtomicBool>,
-    gone: impl FnOnce() + Send + 'static,
+    mut seen: impl FnMut(Seen<'_>) -> bool + Send + 'static,
 ) -> Result<(), LeaseError> {
     let run = move || {
         let mut pause = Duration::from_millis(20);
         while !stop.load(Ordering::SeqCst) {
             let mut req = json!({"key": b64(&key), "start_revision": from.to_string(),
-                "filters": ["NOPUT"]});
+                "filters": ["NOPUT"], "prev_kv": prev_kv});
             if let Some(end) = &range_end {
                 req["range_end"] = json!(b64(end));
             }
             if let Ok(mut lines) = client.watch(&json!({"create_request": req})) {
                 while let Some(Ok(r)) = lines.next_object() {
-                    pause = Duration::from_millis(20);
-                    let rev = r.get("header").map_or(0, |h| int(h, "revision"));
-                    from = from.max(rev + 1);
-                    let events = r.get("events").and_then(Value::as_array);
-                    if events.is_some_and(|e| {
-                        e.iter()
-                            .any(|ev| ev.get("type").and_then(Value::as_str) == Some("DELETE"))
-                    }) {
-                        gone();
+                    if stop.load(Ordering::SeqCst) {
                         return;
                     }
+                    pause = Duration::from_millis(20);
+                    let rev = r.get("header").map_or(0, |h| int(h, "revision"));
+                    for ev in r
+                        .get("events")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let Some(kv) = ev.get("kv") else { continue };
+                        let at = int(kv, "mod_revision");
+                        from = from.max(at + 1);
+                        let create = ev.get("prev_kv").map_or(0, |p| int(p, "create_revision"));
+                        let key = bytes(kv, "key");
+                        if !seen(Seen::Deleted {
+                            key: &key,
+                            create,
+                            rev: at,
+                        }) {
+                            return;
+                        }
+                    }
+                    from = from.max(rev + 1);
                     let compacted = int(&r, "compact_revision");
                     if compacted > 0 {
-                        // Events before it are gone: look at the key itself.
-                        from = compacted;
-                        match exists(&client, &key, range_end.as_deref()) {
-                            Ok(false) => {
-                                gone();
-                                return;
-                            }
-                            _ => break,
+                        from = from.max(compacted);
+                        if !seen(Seen::Compacted) {
+                            return;
                         }
+                        break;
                     }
                     if r.get("canceled").and_then(Value::as_bool) == Some(true) {
                         break;
@@ -351,6 +379,78 @@ fn watch_deletion(
         .spawn(run)
         .map(drop)
         .map_err(|_| LeaseError::Sys(Errno::AGAIN))
+}
+
+/// Watch the queue from revision `from` until our `turn` comes (None: it
+/// has), then our key for as long as the lock is held. A deletion of our
+/// key is a loss, seen in order with the rest, so a turn is never taken
+/// after our key went. Tells the waiter through `tx`; ends when the waiter
+/// is to look again (it watches anew) or the lock is lost.
+fn watch_queue(
+    client: &Client,
+    turn: Option<Turn>,
+    (prefix, ours, create): (&[u8], Vec<u8>, i64),
+    from: i64,
+    shared: Arc<Shared>,
+    tx: Sender<Event>,
+) -> Result<Watching, LeaseError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (key, range_end) = match &turn {
+        Some(t) => t.watched(prefix, &ours),
+        None => (ours.clone(), None),
+    };
+    // Slots count the keys before ours: a deletion must say when its key
+    // was created.
+    let prev_kv = matches!(turn, Some(Turn::Fewer { .. }));
+    let c = client.clone();
+    let mut turn = turn;
+    watch_deletions(
+        client.clone(),
+        key,
+        range_end,
+        from,
+        prev_kv,
+        stop.clone(),
+        move |seen| {
+            let rev = match seen {
+                Seen::Deleted { rev, .. } => rev,
+                Seen::Compacted => 0,
+            };
+            let step = match seen {
+                Seen::Deleted { key, .. } if key == ours.as_slice() => {
+                    shared.lose(Why::KeyDeleted);
+                    return false;
+                }
+                Seen::Deleted { key, create: c, .. } => match &mut turn {
+                    Some(t) => t.deleted(key, c, create),
+                    None => Step::Wait,
+                },
+                Seen::Compacted => {
+                    if let Ok(false) = exists(&c, &ours, None) {
+                        shared.lose(Why::KeyDeleted);
+                        return false;
+                    }
+                    if turn.is_none() {
+                        return true;
+                    }
+                    Step::LookAgain
+                }
+            };
+            match step {
+                Step::Wait => true,
+                Step::Ours => {
+                    turn = None;
+                    let _ = tx.send(Event::Turn(rev));
+                    true
+                }
+                Step::LookAgain => {
+                    let _ = tx.send(Event::Look);
+                    false
+                }
+            }
+        },
+    )?;
+    Ok(Watching(stop))
 }
 
 fn exists(client: &Client, key: &[u8], range_end: Option<&[u8]>) -> Result<bool, EtcdError> {
@@ -400,6 +500,95 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The lock, taken.
+struct Taken {
+    key: Vec<u8>,
+    create: i64,
+    /// The revision at which it was found ours.
+    rev: i64,
+    slot: Option<u32>,
+    watch: Watching,
+}
+
+/// What stands between a waiter and the lock, as of revision `rev`.
+struct Look {
+    rev: i64,
+    /// None: the lock is ours.
+    turn: Option<Turn>,
+}
+
+/// When a waiter's turn comes.
+enum Turn {
+    /// When `key`, the last key before ours, is deleted: ours if it was
+    /// the only one (`alone`), else look again. Watched: the keys from it
+    /// to ours, one stream, so that our own key's deletion is seen in
+    /// order with it. Other waiters' keys in between are seen and ignored;
+    /// only one waiter looks again at each release (no herd).
+    Gone { key: Vec<u8>, alone: bool },
+    /// Slots: when fewer than `n` of the keys created before ours are
+    /// left; `before` are there. Watched: the whole name.
+    Fewer { before: usize, n: usize },
+}
+
+/// What a deletion means to a waiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Wait,
+    /// The lock is ours.
+    Ours,
+    /// Look at the queue again.
+    LookAgain,
+}
+
+impl Turn {
+    /// `key`, created at revision `create` (0: unknown), was deleted; ours
+    /// was created at `ours`.
+    fn deleted(&mut self, key: &[u8], create: i64, ours: i64) -> Step {
+        match self {
+            Turn::Gone { key: last, alone } if last.as_slice() == key => {
+                // Nothing created before ours can be created after it: if
+                // the last one was alone, none is left.
+                if *alone { Step::Ours } else { Step::LookAgain }
+            }
+            Turn::Gone { .. } => Step::Wait,
+            Turn::Fewer { .. } if create == 0 => Step::LookAgain,
+            Turn::Fewer { before, n } if create < ours => {
+                *before = before.saturating_sub(1);
+                if *before < *n { Step::Ours } else { Step::Wait }
+            }
+            Turn::Fewer { .. } => Step::Wait,
+        }
+    }
+
+    /// The key (or range) to watch.
+    fn watched(&self, prefix: &[u8], ours: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self {
+            Turn::Gone { key, .. } => {
+                let (low, high) = if key.as_slice() < ours {
+                    (key.as_slice(), ours)
+                } else {
+                    (ours, key.as_slice())
+                };
+                let mut end = high.to_vec();
+                end.push(0);
+                (low.to_vec(), Some(end))
+            }
+            Turn::Fewer { .. } => (prefix.to_vec(), Some(prefix_end(prefix))),
+        }
+    }
+}
+
+/// A running watch, told to stop when this is dropped (it ends at its next
+/// event).
+#[derive(Debug)]
+struct Watching(Arc<AtomicBool>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Lease {
     pub fn new(client: Client, name: &[u8], mode: Mode, ttl: Duration, grace: Duration) -> Lease {
         Lease {
@@ -440,31 +629,26 @@ impl Lease {
         let guard = self.grace + MARGIN;
         let session = Session::grant(&self.client, self.ttl, guard)?;
         match self.queue_and_wait(&session, wait) {
-            Ok((key, create, rev, slot)) => {
+            Ok(Taken {
+                key,
+                create,
+                rev,
+                slot,
+                watch,
+            }) => {
                 *session
                     .shared
                     .wake
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = None;
-                let stop = Arc::new(AtomicBool::new(false));
-                let shared = session.shared.clone();
-                let held = HeldLease {
-                    key: key.clone(),
+                Ok(HeldLease {
+                    key,
                     create,
                     revision: rev,
                     slot,
                     session,
-                    stop: stop.clone(),
-                };
-                if let Err(e) =
-                    watch_deletion(self.client.clone(), key, None, rev + 1, stop, move || {
-                        shared.lose(Why::KeyDeleted)
-                    })
-                {
-                    held.session.revoke();
-                    return Err(e);
-                }
-                Ok(held)
+                    watch,
+                })
             }
             Err(e) => {
                 session.revoke();
@@ -473,13 +657,8 @@ impl Lease {
         }
     }
 
-    /// Create our key, then wait for our turn: (key, its create revision,
-    /// the revision at which it was found held, the slot).
-    fn queue_and_wait(
-        &self,
-        session: &Session,
-        wait: Wait,
-    ) -> Result<(Vec<u8>, i64, i64, Option<u32>), LeaseError> {
+    /// Create our key, then wait for our turn.
+    fn queue_and_wait(&self, session: &Session, wait: Wait) -> Result<Taken, LeaseError> {
         let prefix = self.prefix();
         let mut key = prefix.clone();
         if self.mode == Mode::Shared {
@@ -527,31 +706,32 @@ impl Lease {
             self.check_slots(&prefix, create, n)?;
         }
 
-        loop {
-            let (blocker, at) = self.blocker(&prefix, &key, create)?;
-            rev = rev.max(at);
-            let Some((watch_key, range_end)) = blocker else {
-                break;
-            };
-            if wait == Wait::Now {
+        let watch = loop {
+            let look = self.look(&prefix, &key, create)?;
+            rev = rev.max(look.rev);
+            if look.turn.is_some() && wait == Wait::Now {
                 return Err(LeaseError::Busy);
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            let t = tx.clone();
-            watch_deletion(
-                self.client.clone(),
-                watch_key,
-                range_end,
-                at + 1,
-                stop.clone(),
-                move || {
-                    let _ = t.send(Event::Deleted);
-                },
+            let held_now = look.turn.is_none();
+            // Once the turn is ours, the same watch goes on watching our
+            // key: nothing new to start when time matters.
+            let watch = watch_queue(
+                &self.client,
+                look.turn,
+                (&prefix, key.clone(), create),
+                look.rev + 1,
+                session.shared.clone(),
+                tx.clone(),
             )?;
-            let event = recv(&rx, wait);
-            stop.store(true, Ordering::SeqCst);
-            match event {
-                Some(Event::Deleted) => {}
+            if held_now {
+                break watch;
+            }
+            match recv(&rx, wait) {
+                Some(Event::Turn(at)) => {
+                    rev = rev.max(at);
+                    break watch;
+                }
+                Some(Event::Look) => {}
                 Some(Event::Lost(why)) => return Err(LeaseError::Lost(why)),
                 Some(Event::Signal) => {
                     let sig = noted.as_ref().and_then(|n| n.take().into_iter().next());
@@ -559,46 +739,49 @@ impl Lease {
                 }
                 None => return Err(LeaseError::TimedOut),
             }
-        }
+        };
         let slot = match self.mode {
             Mode::Slots(n) => Some(self.claim_slot(&prefix, &key, session, n)?),
             _ => None,
         };
-        Ok((key, create, rev, slot))
+        Ok(Taken {
+            key,
+            create,
+            rev,
+            slot,
+            watch,
+        })
     }
 
-    /// What stands in our way: the key (or range) to watch for a deletion,
-    /// and the revision the answer was true at. None: the lock is ours. One
-    /// transaction of reads (one round trip, one revision), which also
-    /// says whether our own key is still there.
-    #[allow(clippy::type_complexity)]
-    fn blocker(
-        &self,
-        prefix: &[u8],
-        key: &[u8],
-        create: i64,
-    ) -> Result<(Option<(Vec<u8>, Option<Vec<u8>>)>, i64), LeaseError> {
+    /// What stands between our key and the lock: one transaction of reads
+    /// (one round trip, one revision), which also says whether our key is
+    /// still there. Nothing created before ours can be created later, so
+    /// what it finds before ours can only shrink.
+    fn look(&self, prefix: &[u8], key: &[u8], create: i64) -> Result<Look, LeaseError> {
         let end = prefix_end(prefix);
-        let last_before = |from: &[u8], to: &[u8]| {
-            json!({"request_range": {"key": b64(from), "range_end": b64(to), "limit": "1",
-                "sort_order": "DESCEND", "sort_target": "CREATE", "keys_only": true,
-                "max_create_revision": (create - 1).to_string()}})
+        let before = |from: &[u8], to: &[u8], limit: Option<u32>| {
+            let mut r = json!({"key": b64(from), "range_end": b64(to), "sort_order": "DESCEND",
+                "sort_target": "CREATE", "keys_only": true,
+                "max_create_revision": (create - 1).to_string()});
+            if let Some(l) = limit {
+                r["limit"] = json!(l.to_string());
+            }
+            json!({ "request_range": r })
         };
         let mut readers = prefix.to_vec();
         readers.extend_from_slice(b"read/");
         let mut reads = vec![json!({"request_range": {"key": b64(key), "keys_only": true}})];
         match self.mode {
-            Mode::Exclusive => reads.push(last_before(prefix, &end)),
+            // The last two: whether the last one is alone.
+            Mode::Exclusive => reads.push(before(prefix, &end, Some(2))),
             // Writers: every key under the prefix but the readers'.
             Mode::Shared => {
-                reads.push(last_before(prefix, &readers));
-                reads.push(last_before(&prefix_end(&readers), &end));
+                reads.push(before(prefix, &readers, Some(2)));
+                reads.push(before(&prefix_end(&readers), &end, Some(2)));
             }
-            // Fewer than n keys before ours: ours is among the first n.
+            // All of them: fewer than n means one of the first n is ours.
             // (A range's count ignores its revision filters: list.)
-            Mode::Slots(n) => reads.push(json!({"request_range": {"key": b64(prefix),
-                "range_end": b64(&end), "keys_only": true, "sort_order": "ASCEND",
-                "sort_target": "CREATE", "limit": n.to_string()}})),
+            Mode::Slots(_) => reads.push(before(prefix, &end, None)),
         }
         let v = self.client.call("/v3/kv/txn", &json!({"success": reads}))?;
         let rev = v.get("header").map_or(0, |h| int(h, "revision"));
@@ -614,23 +797,19 @@ impl Lease {
         if ranges.first().is_none_or(Vec::is_empty) {
             return Err(LeaseError::Lost(Why::KeyDeleted));
         }
-        let found = &ranges[1..];
-        let blocker = match self.mode {
-            Mode::Exclusive | Mode::Shared => found
-                .iter()
-                .flatten()
-                .max_by_key(|kv| kv.create)
-                .map(|kv| (kv.key.clone(), None)),
-            Mode::Slots(_) => {
-                if found.iter().flatten().any(|kv| kv.create == create) {
-                    None
-                } else {
-                    // Any deletion under the name may be our turn.
-                    Some((prefix.to_vec(), Some(end)))
-                }
-            }
+        let mut found: Vec<&Kv> = ranges[1..].iter().flatten().collect();
+        found.sort_by_key(|kv| std::cmp::Reverse(kv.create));
+        let turn = match self.mode {
+            Mode::Exclusive | Mode::Shared => found.first().map(|last| Turn::Gone {
+                key: last.key.clone(),
+                alone: found.len() == 1,
+            }),
+            Mode::Slots(n) => (found.len() >= n as usize).then_some(Turn::Fewer {
+                before: found.len(),
+                n: n as usize,
+            }),
         };
-        Ok((blocker, rev))
+        Ok(Look { rev, turn })
     }
 
     /// Every key of the name created before ours must be a semaphore with
@@ -733,7 +912,8 @@ pub struct HeldLease {
     revision: i64,
     slot: Option<u32>,
     session: Session,
-    stop: Arc<AtomicBool>,
+    /// The watch on our key (stopped with the lock).
+    watch: Watching,
 }
 
 /// Why a held lease was lost, readable after the loss from anywhere.
@@ -779,7 +959,7 @@ impl Held for HeldLease {
     /// Revoke the lease: its key goes with it (never another's: the key was
     /// created with our lease), and the next waiter's watch fires at once.
     fn release(self) -> Result<(), Errno> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.watch.0.store(true, Ordering::SeqCst);
         self.session.revoke();
         Ok(())
     }
@@ -886,4 +1066,57 @@ pub fn queue(client: &Client, name: &[u8]) -> Result<Vec<Entry>, EtcdError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_key_before_ours_alone_gives_the_turn_at_its_deletion() {
+        let mut t = Turn::Gone {
+            key: b"job/a".to_vec(),
+            alone: true,
+        };
+        assert_eq!(t.deleted(b"job/c", 7, 9), Step::Wait);
+        assert_eq!(t.deleted(b"job/a", 0, 9), Step::Ours);
+        let mut t = Turn::Gone {
+            key: b"job/a".to_vec(),
+            alone: false,
+        };
+        assert_eq!(t.deleted(b"job/a", 5, 9), Step::LookAgain);
+    }
+
+    #[test]
+    fn slots_count_down_the_keys_created_before_ours() {
+        let mut t = Turn::Fewer { before: 3, n: 2 };
+        // Created after ours, or ours: no nearer.
+        assert_eq!(t.deleted(b"s/x", 12, 10), Step::Wait);
+        assert_eq!(t.deleted(b"s/y", 4, 10), Step::Wait);
+        assert_eq!(t.deleted(b"s/z", 5, 10), Step::Ours);
+        // A deletion that does not say when its key was created.
+        let mut t = Turn::Fewer { before: 3, n: 2 };
+        assert_eq!(t.deleted(b"s/z", 0, 10), Step::LookAgain);
+    }
+
+    #[test]
+    fn a_waiter_watches_from_the_last_key_to_its_own() {
+        let t = Turn::Gone {
+            key: b"job/b".to_vec(),
+            alone: true,
+        };
+        assert_eq!(
+            t.watched(b"job/", b"job/a"),
+            (b"job/a".to_vec(), Some(b"job/b\0".to_vec()))
+        );
+        assert_eq!(
+            t.watched(b"job/", b"job/c"),
+            (b"job/b".to_vec(), Some(b"job/c\0".to_vec()))
+        );
+        let t = Turn::Fewer { before: 2, n: 1 };
+        assert_eq!(
+            t.watched(b"job/", b"job/c"),
+            (b"job/".to_vec(), Some(b"job0".to_vec()))
+        );
+    }
 }
