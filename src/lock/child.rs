@@ -33,7 +33,7 @@ pub struct Command {
     /// Variables set (Some) or removed (None) in the command's environment;
     /// none: it gets ours untouched.
     env: Vec<(OsString, Option<OsString>)>,
-    /// SIGKILL the command when this thread of ours ends (fork+exec).
+    /// SIGKILL the command when this thread of ours ends.
     die_with_parent: bool,
 }
 
@@ -147,10 +147,10 @@ impl Command {
     }
 
     /// Have the kernel SIGKILL the command if the thread that starts it
-    /// ends (the tool killed outright): `PR_SET_PDEATHSIG`, set between
-    /// fork and exec, which posix_spawn cannot do — so this command starts
-    /// with fork+exec. Only the command itself is covered, not processes it
-    /// starts.
+    /// ends (the tool killed outright): `PR_SET_PDEATHSIG`, set in the
+    /// child before exec, which posix_spawn cannot do — so this command
+    /// starts through our own clone (see `Forker`). Only the command
+    /// itself is covered, not processes it starts.
     pub fn die_with_parent(&mut self) -> &mut Self {
         self.die_with_parent = true;
         self
@@ -435,11 +435,15 @@ impl Drop for Spawner {
     }
 }
 
-/// fork+exec for a command that must die with us (`PR_SET_PDEATHSIG`).
-/// Between fork and exec the child of a threaded process may only make
-/// async-signal-safe calls: everything (argv, environment, the script
-/// fallback's argv) is ready before the fork, and an exec failure comes
-/// back through a close-on-exec pipe, as glibc's posix_spawn reports it.
+/// Start a command that must die with us (`PR_SET_PDEATHSIG`, which
+/// `posix_spawn` cannot set): as glibc's posix_spawn starts a process —
+/// `clone(CLONE_VM | CLONE_VFORK)` on a stack of its own, so no page table
+/// is copied and this thread waits only until the exec — with the death
+/// signal set in the child first. Sharing our memory until it execs, the
+/// child makes only async-signal-safe calls on data prepared before the
+/// clone, runs no signal handler of ours (all signals are blocked across
+/// the clone; the child puts handled ones back to their default before
+/// unblocking), and leaves why an exec failed in `Start`.
 struct Forker {
     default_signals: Vec<libc::c_int>,
     /// The environment's pointers (into strings the Spawner keeps).
@@ -447,74 +451,136 @@ struct Forker {
     parent: Pid,
 }
 
+/// What the child of [`Forker`] reads, and writes back.
+struct Start<'a> {
+    path: &'a CStr,
+    argv: &'a [*const libc::c_char],
+    script: &'a [*const libc::c_char],
+    envp: *const *const libc::c_char,
+    default_signals: &'a [libc::c_int],
+    last_signal: libc::c_int,
+    parent: libc::pid_t,
+    /// The caller's signal mask, for the command.
+    mask: libc::sigset_t,
+    /// Set by the child when it could not exec.
+    errno: libc::c_int,
+}
+
+/// The stack the child runs on until it execs: its calls are a few
+/// system-call wrappers.
+const CHILD_STACK: usize = 64 * 1024;
+
+extern "C" fn start_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Start` the parent keeps alive (it is suspended
+    // until we exec or exit); every pointer in it is valid and NUL-ended.
+    // Only async-signal-safe calls follow, and every signal is blocked.
+    unsafe {
+        let start = &mut *arg.cast::<Start<'_>>();
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        // The parent died before the line above: nobody would kill us.
+        if libc::getppid() != start.parent {
+            libc::_exit(127);
+        }
+        // A handler of ours must not run here, on memory we share: caught
+        // signals go back to their default (exec would do the same).
+        for sig in 1..=start.last_signal {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_DFL
+                && old.sa_sigaction != libc::SIG_IGN
+            {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        for &sig in start.default_signals {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &start.mask, std::ptr::null_mut());
+        libc::execve(
+            start.path.as_ptr(),
+            start.argv.as_ptr().cast(),
+            start.envp.cast(),
+        );
+        let mut e = *libc::__errno_location();
+        if e == libc::ENOEXEC {
+            libc::execve(
+                c"/bin/sh".as_ptr(),
+                start.script.as_ptr().cast(),
+                start.envp.cast(),
+            );
+            e = *libc::__errno_location();
+        }
+        start.errno = e;
+        libc::_exit(127)
+    }
+}
+
 impl Forker {
     fn spawn_or_script(&self, path: &CStr, argv: &[*const libc::c_char]) -> Result<Pid, Errno> {
-        let sh = c"/bin/sh";
-        let mut script = vec![sh.as_ptr(), path.as_ptr()];
+        let mut script = vec![c"/bin/sh".as_ptr(), path.as_ptr()];
         script.extend_from_slice(&argv[1..]);
         let envp = match &self.env {
             Some(ptrs) => ptrs.as_ptr(),
             // SAFETY: reading the pointer environ holds.
             None => unsafe { environ },
         };
-        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        let parent = self.parent.as_raw_nonzero().get();
-        let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
-        // SAFETY: fork in a threaded process; the child below makes only
-        // async-signal-safe calls (prctl, getppid, signal, execve, write,
-        // _exit) on memory prepared before the fork, and never returns.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(errno());
-        }
-        if pid == 0 {
-            // SAFETY: as above; every pointer is valid and NUL-terminated.
-            unsafe {
-                libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                );
-                // The parent died before the line above: nobody would kill us.
-                if libc::getppid() != parent {
-                    libc::_exit(127);
-                }
-                for &sig in &self.default_signals {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
-                libc::execve(path.as_ptr(), argv.as_ptr().cast(), envp.cast());
-                let mut e = *libc::__errno_location();
-                if e == libc::ENOEXEC {
-                    libc::execve(sh.as_ptr(), script.as_ptr().cast(), envp.cast());
-                    e = *libc::__errno_location();
-                }
-                libc::write(
-                    wfd,
-                    (&raw const e).cast(),
-                    std::mem::size_of::<libc::c_int>(),
-                );
-                libc::_exit(127);
+        // SAFETY: a fresh private mapping, unmapped below.
+        let stack = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                CHILD_STACK,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::STACK,
+            )?
+        };
+        // SAFETY: plain-data C structs, zero is a valid value.
+        let mut start = Start {
+            path,
+            argv,
+            script: &script,
+            envp,
+            default_signals: &self.default_signals,
+            last_signal: libc::SIGRTMAX(),
+            parent: self.parent.as_raw_nonzero().get(),
+            mask: unsafe { std::mem::zeroed() },
+            errno: 0,
+        };
+        // SAFETY: sigset_t and the pointers are valid; the stack outlives
+        // the child's use of it (this thread is suspended until the child
+        // execs or exits: CLONE_VFORK), and grows down from its end.
+        let pid = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut start.mask);
+            let top = stack.cast::<u8>().add(CHILD_STACK).cast::<libc::c_void>();
+            let pid = libc::clone(
+                start_child,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&raw mut start).cast(),
+            );
+            let e = errno();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &start.mask, std::ptr::null_mut());
+            // The child is done with its stack: it exec'd or exited.
+            let _ = rustix::mm::munmap(stack, CHILD_STACK);
+            if pid < 0 {
+                return Err(e);
             }
-        }
-        drop(w);
-        // SAFETY: fork returned a positive pid: our child.
-        let pid = unsafe { Pid::from_raw_unchecked(pid) };
-        let mut buf = [0u8; 4];
-        let mut got = 0;
-        while got < buf.len() {
-            match rustix::io::read(&r, &mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::INTR) => {}
-                Err(_) => break,
-            }
-        }
-        if got == buf.len() {
+            Pid::from_raw_unchecked(pid)
+        };
+        // Written by the child, behind the compiler's back.
+        // SAFETY: a valid, aligned field.
+        let failed = unsafe { std::ptr::read_volatile(&raw const start.errno) };
+        if failed != 0 {
             // exec failed: reap the child, report why.
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            return Err(Errno::from_raw_os_error(i32::from_ne_bytes(buf)));
+            return Err(Errno::from_raw_os_error(failed));
         }
         Ok(pid)
     }
