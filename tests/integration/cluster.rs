@@ -391,6 +391,61 @@ fn a_dead_endpoint_among_several_is_skipped() {
 }
 
 #[test]
+fn the_command_starts_as_the_tool_was_started() {
+    // The command is started so that it dies with lockkit (a death signal
+    // set in the child), which posix_spawn cannot do: check that it still
+    // starts as under flock — PATH searched, a script without `#!` run by
+    // /bin/sh, what cannot be executed named, and the caller's signal mask
+    // and ignored signals inherited.
+    let Some((s, etcd)) = setup() else { return };
+    let out = cluster(&etcd, &s, &["job", "no-such-command-here"])
+        .output()
+        .expect("run");
+    assert_eq!(code_of(out.status), 69);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "lockkit cluster: failed to execute no-such-command-here: No such file or directory\n"
+    );
+    s.write("plain", "echo \"ran $1\"\n");
+    let script = s.path("plain");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = cluster(&etcd, &s, &["job", "./plain", "it"])
+        .output()
+        .expect("run");
+    assert_eq!(code_of(out.status), 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran it\n");
+    let show = "while read -r k v; do case $k in SigIgn:|SigBlk:) echo $k $v;; esac; done \
+                </proc/self/status";
+    let mut cmd = cluster(&etcd, &s, &["job", "sh", "-c", show]);
+    // SAFETY: only async-signal-safe calls, on sets of our own.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            crate::util::block_sigalrm()
+        });
+    }
+    let out = cmd.output().expect("run");
+    assert_eq!(code_of(out.status), 0);
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mask = |name: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("no {name} in {shown:?}"))
+    };
+    assert_eq!(mask("SigBlk:"), bit(libc::SIGALRM), "{shown}");
+    assert_eq!(
+        mask("SigIgn:") & bit(libc::SIGPIPE),
+        bit(libc::SIGPIPE),
+        "{shown}"
+    );
+    assert!(etcd.keys("job/").is_empty());
+}
+
+#[test]
 fn options_a_lease_cannot_have_are_usage_errors() {
     let s = Scratch::new();
     for opt in ["--fd=3", "-u", "-o", "-F"] {
@@ -678,6 +733,69 @@ fn a_waiter_stopped_by_a_signal_leaves_no_key() {
         "the waiter's key was left behind"
     );
     drop(finish(h));
+}
+
+#[test]
+fn a_waiter_whose_key_is_deleted_never_runs() {
+    // Its key deleted while it waits (by hand, or a lease revoked), a
+    // waiter has lost its place: the holder's release must not hand it
+    // the lock, even though nothing else stands before it.
+    let Some((s, etcd)) = setup() else { return };
+    let (h, _) = holder(&etcd, &s, &[], "gone");
+    let held = etcd.keys("gone/");
+    let mut w = cluster(&etcd, &s, &["gone", "sh", "-c", "echo ran > ran"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("waiter");
+    watch_until(w.id(), LIMIT, "the waiter queues", || {
+        etcd.keys("gone/").len() == 2
+    });
+    let theirs: Vec<String> = etcd
+        .keys("gone/")
+        .into_iter()
+        .filter(|k| !held.contains(k))
+        .collect();
+    assert!(etcd.etcdctl(&["del", &theirs[0]]).status.success());
+    drop(finish(h));
+    let st = wait_bounded(&mut w, LIMIT, "the waiter");
+    assert_eq!(code_of(st), 69);
+    assert_eq!(
+        stderr_of(&mut w),
+        "lockkit cluster: lost the place in the queue for gone: its key was deleted\n"
+    );
+    assert!(!s.path("ran").exists(), "the waiter ran its command");
+}
+
+#[test]
+fn a_waiter_behind_one_that_gives_up_still_waits_for_the_holder() {
+    // C waits behind B, B behind the holder A. B gives up: C must look
+    // again and find A, not take B's leaving as its turn. C's command
+    // lists the name's keys when it starts: only its own may be left.
+    let Some((s, etcd)) = setup() else { return };
+    let (a, _) = holder(&etcd, &s, &[], "line");
+    let mut b = queued(&etcd, &s, &["line", "true"], "line", 2);
+    let list = format!(
+        "ETCDCTL_API=3 etcdctl --endpoints={} get --prefix --keys-only line/ > seen",
+        etcd.endpoints()
+    );
+    let mut c = queued(&etcd, &s, &["line", "sh", "-c", &list], "line", 3);
+    send_signal(b.id(), libc::SIGTERM);
+    wait_bounded(&mut b, LIMIT, "the waiter that gives up");
+    watch_until(c.id(), LIMIT, "B's key goes", || {
+        etcd.keys("line/").len() == 2
+    });
+    drop(finish(a));
+    let st = wait_bounded(&mut c, LIMIT, "the last waiter");
+    assert_eq!(code_of(st), 0);
+    let seen: Vec<String> = s
+        .read("seen")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(seen.len(), 1, "C ran beside another holder: {seen:?}");
 }
 
 #[test]
