@@ -391,6 +391,23 @@ fn a_dead_endpoint_among_several_is_skipped() {
 }
 
 #[test]
+fn an_endpoint_may_be_a_host_name() {
+    let Some((s, etcd)) = setup() else { return };
+    let by_name = etcd.endpoints().replace("127.0.0.1", "localhost");
+    let out = Command::new(lockkit_bin())
+        .args(["cluster", "--endpoints", &by_name, "job", "true"])
+        .current_dir(s.dir())
+        .output()
+        .expect("run");
+    assert_eq!(
+        code_of(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn the_command_starts_as_the_tool_was_started() {
     // The command is started so that it dies with lockkit (a death signal
     // set in the child), which posix_spawn cannot do: check that it still

@@ -9,6 +9,7 @@
 //! frozen member cannot hold a caller for long.
 
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +17,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]
@@ -220,6 +223,8 @@ fn tls(config: &Config) -> Result<ureq::tls::TlsConfig, EtcdError> {
 
 impl Client {
     pub fn new(config: Config) -> Result<Client, EtcdError> {
+        // The keep-alive and watch threads allocate little and mostly sleep.
+        crate::lock::sys::one_malloc_arena();
         let tls = tls(&config)?;
         let base = || {
             ureq::Agent::config_builder()
@@ -229,20 +234,25 @@ impl Client {
                 // Never through an HTTP proxy from the environment: it
                 // could buffer a watch's stream.
                 .proxy(None)
-                // Answers are small JSON: ureq's 128 KiB buffers per
-                // connection would be most of a waiting process's memory.
-                .input_buffer_size(16 * 1024)
-                .output_buffer_size(16 * 1024)
+                // Answers are small JSON, headers a few lines: ureq's 128
+                // KiB buffers per connection would be most of a waiting
+                // process's memory.
+                .input_buffer_size(4 * 1024)
+                .output_buffer_size(4 * 1024)
                 .user_agent("lockkit")
         };
-        let agent = base()
-            .timeout_global(Some(config.call_timeout))
-            .build()
-            .new_agent();
-        let stream_agent = base()
-            .timeout_recv_response(Some(config.call_timeout))
-            .build()
-            .new_agent();
+        let agent = ureq::Agent::with_parts(
+            base().timeout_global(Some(config.call_timeout)).build(),
+            DefaultConnector::default(),
+            Literal,
+        );
+        let stream_agent = ureq::Agent::with_parts(
+            base()
+                .timeout_recv_response(Some(config.call_timeout))
+                .build(),
+            DefaultConnector::default(),
+            Literal,
+        );
         Ok(Client {
             agent,
             stream_agent,
@@ -377,6 +387,41 @@ impl Client {
     }
 }
 
+/// Endpoints are usually addresses (`http://10.0.0.1:2379`): those need
+/// no lookup. ureq's resolver, bounded by a timeout, starts a thread for
+/// each lookup, even of an address; names still go to it.
+#[derive(Debug)]
+struct Literal;
+
+impl Resolver for Literal {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or_default();
+        let ip = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .parse::<IpAddr>();
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        match (ip, port) {
+            (Ok(ip), Some(port)) => {
+                let mut addrs = self.empty();
+                addrs.push(SocketAddr::new(ip, port));
+                Ok(addrs)
+            }
+            _ => DefaultResolver::default().resolve(uri, config, timeout),
+        }
+    }
+}
+
 enum Answer {
     Json(Value),
     Stream(Lines),
@@ -464,6 +509,33 @@ mod tests {
         let kv = json!({"key": b64(b"a/b")});
         assert_eq!(bytes(&kv, "key"), b"a/b");
         assert_eq!(bytes(&kv, "value"), b"");
+    }
+
+    #[test]
+    fn addresses_need_no_lookup() {
+        let at = |uri: &str| {
+            let uri: ureq::http::Uri = uri.parse().expect("uri");
+            let config = ureq::config::Config::default();
+            Literal
+                .resolve(&uri, &config, NextTimeout::default())
+                .map(|a| a.iter().copied().collect::<Vec<_>>())
+        };
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(
+            at("http://10.0.0.1:2379/v3/kv/range").ok(),
+            Some(vec![addr("10.0.0.1:2379")])
+        );
+        assert_eq!(
+            at("https://[::1]:2379/").ok(),
+            Some(vec![addr("[::1]:2379")])
+        );
+        assert_eq!(at("http://10.0.0.1/").ok(), Some(vec![addr("10.0.0.1:80")]));
+        assert_eq!(
+            at("https://10.0.0.1/").ok(),
+            Some(vec![addr("10.0.0.1:443")])
+        );
+        // A name is looked up.
+        assert!(at("http://localhost:2379/").is_ok_and(|a| !a.is_empty()));
     }
 
     #[test]
