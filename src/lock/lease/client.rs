@@ -9,7 +9,7 @@
 //! frozen member cannot hold a caller for long.
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -400,24 +400,19 @@ impl Resolver for Literal {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().unwrap_or_default();
-        let ip = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host)
-            .parse::<IpAddr>();
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        });
-        match (ip, port) {
-            (Ok(ip), Some(port)) => {
+        // `host:port` with the scheme's default port: an address parses.
+        let literal = uri
+            .scheme()
+            .zip(uri.authority())
+            .and_then(|(scheme, authority)| DefaultResolver::host_and_port(scheme, authority))
+            .and_then(|hp| hp.parse::<SocketAddr>().ok());
+        match literal {
+            Some(addr) => {
                 let mut addrs = self.empty();
-                addrs.push(SocketAddr::new(ip, port));
+                addrs.push(addr);
                 Ok(addrs)
             }
-            _ => DefaultResolver::default().resolve(uri, config, timeout),
+            None => DefaultResolver::default().resolve(uri, config, timeout),
         }
     }
 }
